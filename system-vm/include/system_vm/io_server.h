@@ -7,6 +7,8 @@
 // (isolation mode in-process) and inside the System VM (mode system-vm).
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "common/result.h"
@@ -21,10 +23,25 @@ public:
 
     // Serves frames from `link` until the peer closes it or sends kShutdown; frees the state
     // of every session opened on it before returning.
+    // Returns Ok when the peer closed the link or after answering kShutdown, and EPROTO when
+    // the peer sent bytes that are not frames (the link is then out of step and unusable, and
+    // Serve closes it so the peer sees the hang-up).
+    // Several links may be served at once, each from its own thread. The calling thread gets
+    // a private file-system context with umask 0 (unshare(CLONE_FS)), so the modes guests ask
+    // for are applied unchanged; call Serve on a thread of its own.
     Result<void> Serve(transport::Link& link);
 
+    // Requests received with message type `type`, over every Serve() of this server so far.
+    // Frames of unknown type are counted under type 0.
+    uint64_t RequestCount(uint16_t type) const;
+
+    // True once a kShutdown request was answered on any link.
+    bool shutdown_requested() const;
+
 private:
+    struct Counters;
     std::string tenants_dir_;
+    std::shared_ptr<Counters> counters_;
 };
 
 }  // namespace tw::system_vm

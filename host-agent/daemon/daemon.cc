@@ -1,0 +1,421 @@
+#include "daemon/daemon.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <thread>
+
+#include "common/log.h"
+#include "common/unique_fd.h"
+#include "daemon/mux.h"
+#include "host_agent/control.h"
+#include "host_agent/tenants.h"
+#include "system_vm/launcher.h"
+#include "transport/codec.h"
+
+namespace tw::agent {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// A runner that stops reading its socket is cut off after this long, so it cannot stall the
+// replies of every other session on the shared System VM link.
+constexpr auto kClientSendTimeout = 5s;
+constexpr auto kControlTimeout = 10s;
+constexpr auto kRestartBackoff = 5s;
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+class Agent {
+public:
+    explicit Agent(const AgentConfig& config) : config_(config) {}
+    ~Agent() { Shutdown(); }
+
+    Result<void> Start();
+    void Serve();
+    std::string ReadyLine() const;
+
+private:
+    Result<void> AcquireLock();
+    Result<void> BootSystemVm();
+    void StopSystemVm();
+    void AcceptControl();
+    void AcceptIoClient();
+    void ReapClients(bool all);
+    void Shutdown();
+    json::object Status();
+    Result<std::vector<std::string>> TenantList();
+
+    struct Client {
+        std::thread thread;
+        std::shared_ptr<std::atomic<bool>> done;
+    };
+
+    const AgentConfig& config_;
+    std::shared_ptr<spdlog::logger> log_ = Logger("agent");
+    UniqueFd lock_fd_;
+    UniqueFd control_fd_;
+    UniqueFd io_fd_;
+    UniqueFd signal_fd_;
+    std::unique_ptr<system_vm::SystemVm> system_vm_;
+    std::unique_ptr<SessionMux> mux_;
+    std::list<Client> clients_;
+    Clock::time_point started_ = Clock::now();
+    Clock::time_point booted_{};
+    Clock::time_point last_boot_attempt_{};
+    double boot_seconds_ = 0;
+    uint32_t restarts_ = 0;
+    bool locked_ = false;  // Only the lock holder may touch the run dir's sockets.
+    bool stop_requested_ = false;
+    bool shut_down_ = false;
+};
+
+Result<void> MakePrivateDir(const std::string& dir) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+        return Error(ec.value(), "create " + dir);
+    }
+    if (::chmod(dir.c_str(), 0700) != 0) {
+        return Error::FromErrno("chmod " + dir);
+    }
+    return Ok();
+}
+
+Result<void> Agent::AcquireLock() {
+    TW_RETURN_IF_ERROR(MakePrivateDir(config_.run_dir));
+    TW_RETURN_IF_ERROR(MakePrivateDir(config_.state_dir));
+
+    lock_fd_.Reset(::open(config_.LockFile().c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock_fd_) {
+        return Error::FromErrno("open " + config_.LockFile());
+    }
+    if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK) {
+            return Error::FromErrno("lock " + config_.LockFile());
+        }
+        char pid[32] = {};
+        ssize_t n = ::pread(lock_fd_.get(), pid, sizeof(pid) - 1, 0);
+        std::string who = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "unknown";
+        while (!who.empty() && who.back() == '\n') {
+            who.pop_back();
+        }
+        return Error(EEXIST, "an agent is already running (pid " + who + ", run dir " +
+                                 config_.run_dir + ")");
+    }
+    locked_ = true;
+    std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(lock_fd_.get(), 0) != 0 ||
+        ::pwrite(lock_fd_.get(), pid.data(), pid.size(), 0) < 0) {
+        return Error::FromErrno("write " + config_.LockFile());
+    }
+    return Ok();
+}
+
+Result<void> Agent::BootSystemVm() {
+    last_boot_attempt_ = Clock::now();
+    system_vm::SystemVmConfig vm;
+    vm.image_dir = config_.system_vm.image_dir;
+    vm.disk_path = config_.SystemVmDisk();
+    vm.run_dir = config_.run_dir;
+    vm.memory_mib = config_.system_vm.memory_mib;
+    vm.cpus = config_.system_vm.cpus;
+    vm.accelerator = config_.system_vm.accelerator;
+    vm.qemu_binary = config_.system_vm.qemu;
+    vm.boot_timeout = std::chrono::seconds(config_.system_vm.boot_timeout_s);
+
+    auto begin = Clock::now();
+    TW_ASSIGN_OR_RETURN(system_vm_, system_vm::SystemVm::Boot(vm));
+    booted_ = Clock::now();
+    boot_seconds_ = Seconds(booted_ - begin);
+    log_->info("system vm ready: pid={} accelerator={} boot_s={:.1f}", system_vm_->pid(),
+               system_vm_->accelerator(), boot_seconds_);
+
+    mux_ = std::make_unique<SessionMux>(system_vm_->link());
+    mux_->Start();
+    return Ok();
+}
+
+void Agent::StopSystemVm() {
+    if (!system_vm_) {
+        return;
+    }
+    if (mux_) {
+        mux_->Stop();
+        if (mux_->upstream_alive()) {
+            // The server syncs the tenant disk before it answers, then init powers off.
+            auto reply = mux_->Call(transport::MsgType::kShutdown, {}, kControlTimeout);
+            if (!reply.ok()) {
+                log_->warn("system vm did not confirm shutdown: {}", reply.error().ToString());
+            }
+        }
+    }
+    auto stopped = system_vm_->WaitForExit(std::chrono::seconds(30));
+    if (!stopped.ok()) {
+        log_->warn("system vm did not power off, killed: {}", stopped.error().ToString());
+    }
+    mux_.reset();  // The link is at EOF now, so the mux's reader has returned.
+    system_vm_.reset();
+}
+
+Result<void> Agent::Start() {
+    TW_RETURN_IF_ERROR(AcquireLock());
+    TW_RETURN_IF_ERROR(EnsureSystemVmDisk(config_));
+    for (const std::string& tenant : config_.tenants) {
+        TW_RETURN_IF_ERROR(EnsureInProcessTenant(config_, tenant));
+    }
+
+    // Block the signals we serve through signalfd before any thread exists, so every thread
+    // inherits the mask and SIGTERM reaches the poll loop only.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    ::pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    signal_fd_.Reset(::signalfd(-1, &mask, SFD_CLOEXEC));
+    if (!signal_fd_) {
+        return Error::FromErrno("signalfd");
+    }
+
+    TW_RETURN_IF_ERROR(BootSystemVm());
+    TW_ASSIGN_OR_RETURN(io_fd_, ListenUnix(config_.IoSocket()));
+    TW_ASSIGN_OR_RETURN(control_fd_, ListenUnix(config_.ControlSocket()));
+    log_->info("agent serving: control={} io={}", config_.ControlSocket(), config_.IoSocket());
+    return Ok();
+}
+
+std::string Agent::ReadyLine() const {
+    return fmt::format("ready pid={} accelerator={} boot_s={:.1f}", ::getpid(),
+                       system_vm_->accelerator(), boot_seconds_);
+}
+
+void Agent::Serve() {
+    while (!stop_requested_) {
+        pollfd fds[3] = {{control_fd_.get(), POLLIN, 0},
+                         {io_fd_.get(), POLLIN, 0},
+                         {signal_fd_.get(), POLLIN, 0}};
+        int ready = ::poll(fds, 3, 1000);
+        if (ready < 0 && errno != EINTR) {
+            log_->error("poll failed: {}", std::strerror(errno));
+            break;
+        }
+        if (ready > 0 && (fds[2].revents & POLLIN)) {
+            signalfd_siginfo info{};
+            if (::read(signal_fd_.get(), &info, sizeof(info)) == sizeof(info)) {
+                log_->info("signal {} received, stopping", info.ssi_signo);
+            }
+            stop_requested_ = true;
+            break;
+        }
+        if (ready > 0 && (fds[0].revents & POLLIN)) {
+            AcceptControl();
+        }
+        if (ready > 0 && (fds[1].revents & POLLIN)) {
+            AcceptIoClient();
+        }
+        ReapClients(/*all=*/false);
+
+        // A System VM that died is booted again, with a pause between attempts so a VM that
+        // cannot boot does not spin the host.
+        bool dead = !mux_ || !mux_->upstream_alive();
+        if (dead && !stop_requested_ && Clock::now() - last_boot_attempt_ > kRestartBackoff) {
+            if (system_vm_) {
+                log_->error("system vm is down: pid={}; restarting", system_vm_->pid());
+                mux_.reset();
+                system_vm_.reset();
+            }
+            restarts_++;
+            if (auto booted = BootSystemVm(); !booted.ok()) {
+                log_->error("system vm restart failed: {}", booted.error().ToString());
+            }
+        }
+    }
+}
+
+void Agent::AcceptControl() {
+    UniqueFd conn(::accept4(control_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn) {
+        return;
+    }
+    auto line = ReadLine(conn.get(), 2s);
+    if (!line.ok()) {
+        return;
+    }
+    boost::system::error_code ec;
+    json::value request = json::parse(*line, ec);
+    json::object reply;
+    std::string op;
+    if (!ec && request.is_object() && request.as_object().contains("op") &&
+        request.as_object().at("op").is_string()) {
+        op = json::value_to<std::string>(request.as_object().at("op"));
+    }
+    if (op == "status") {
+        reply = Status();
+    } else if (op == "stop") {
+        reply["ok"] = true;
+        stop_requested_ = true;
+        log_->info("stop requested over the control socket");
+    } else {
+        reply["ok"] = false;
+        reply["error"] = "unknown request (want {\"op\":\"status\"} or {\"op\":\"stop\"})";
+    }
+    (void)WriteAll(conn.get(), json::serialize(reply) + "\n");
+}
+
+void Agent::AcceptIoClient() {
+    UniqueFd conn(::accept4(io_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn) {
+        return;
+    }
+    if (!mux_ || !mux_->upstream_alive()) {
+        return;  // Closing the connection tells the runner the System VM is down.
+    }
+    timeval tv{};
+    tv.tv_sec = std::chrono::duration_cast<std::chrono::seconds>(kClientSendTimeout).count();
+    ::setsockopt(conn.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+    std::shared_ptr<transport::Link> link = transport::MakeStreamLink(std::move(conn));
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    SessionMux* mux = mux_.get();
+    clients_.push_back(Client{std::thread([mux, link, done] {
+                                  mux->ServeClient(link);
+                                  *done = true;
+                              }),
+                              done});
+}
+
+void Agent::ReapClients(bool all) {
+    for (auto it = clients_.begin(); it != clients_.end();) {
+        if (all || *it->done) {
+            it->thread.join();
+            it = clients_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+Result<std::vector<std::string>> Agent::TenantList() {
+    if (!mux_ || !mux_->upstream_alive()) {
+        return Error(EPIPE, "system vm is down");
+    }
+    TW_ASSIGN_OR_RETURN(transport::Frame reply,
+                        mux_->Call(transport::MsgType::kTenantList, {}, kControlTimeout));
+
+    transport::Reply decoded;
+    if (transport::DecodeReply(reply.payload, &decoded) < 0) {
+        return Error(EPROTO, "malformed tenant list reply");
+    }
+    if (decoded.result < 0) {
+        return Error(static_cast<int>(-decoded.result), "tenant list");
+    }
+    std::vector<std::string> names;
+    if (transport::DecodeTenantList(decoded.data, decoded.result, &names) < 0) {
+        return Error(EPROTO, "malformed tenant list reply");
+    }
+    return names;
+}
+
+json::object Agent::Status() {
+    json::object status;
+    status["ok"] = true;
+    status["pid"] = ::getpid();
+    status["uptime_s"] = Seconds(Clock::now() - started_);
+    status["state_dir"] = config_.state_dir;
+    status["default_isolation"] = IsolationName(config_.run.isolation);
+
+    json::object vm;
+    bool alive = mux_ && mux_->upstream_alive();
+    vm["state"] = alive ? "running" : "down";
+    vm["restarts"] = restarts_;
+    if (system_vm_) {
+        vm["pid"] = system_vm_->pid();
+        vm["accelerator"] = system_vm_->accelerator();
+        vm["accelerator_reason"] = system_vm_->accelerator_reason();
+        vm["boot_s"] = boot_seconds_;
+        vm["uptime_s"] = Seconds(Clock::now() - booted_);
+    }
+    if (mux_) {
+        vm["sessions"] = mux_->active_sessions();
+        vm["frames_up"] = mux_->frames_up();
+        vm["frames_down"] = mux_->frames_down();
+        vm["refused"] = mux_->refused();
+    }
+    json::array tenants;
+    if (auto names = TenantList(); names.ok()) {
+        for (const std::string& name : *names) {
+            tenants.emplace_back(name);
+        }
+    } else {
+        vm["tenant_list_error"] = names.error().ToString();
+    }
+    vm["tenants"] = std::move(tenants);
+    status["system_vm"] = std::move(vm);
+
+    json::array configured;
+    for (const std::string& name : config_.tenants) {
+        configured.emplace_back(name);
+    }
+    status["tenants"] = std::move(configured);
+    return status;
+}
+
+void Agent::Shutdown() {
+    if (shut_down_ || !locked_) {
+        return;
+    }
+    shut_down_ = true;
+    control_fd_.Reset();
+    io_fd_.Reset();
+    StopSystemVm();
+    ReapClients(/*all=*/true);
+    ::unlink(config_.ControlSocket().c_str());
+    ::unlink(config_.IoSocket().c_str());
+    if (lock_fd_) {
+        (void)::ftruncate(lock_fd_.get(), 0);
+    }
+    log_->info("agent stopped: uptime_s={:.1f}", Seconds(Clock::now() - started_));
+}
+
+void Report(int& ready_fd, const std::string& line) {
+    if (ready_fd < 0) {
+        return;
+    }
+    (void)WriteAll(ready_fd, line + "\n");
+    ::close(ready_fd);
+    ready_fd = -1;
+}
+
+}  // namespace
+
+int RunDaemon(const AgentConfig& config, int ready_fd) {
+    auto agent = std::make_unique<Agent>(config);
+    if (auto started = agent->Start(); !started.ok()) {
+        Logger("agent")->error("agent failed to start: {}", started.error().ToString());
+        Report(ready_fd, "error: " + started.error().ToString());
+        return 1;
+    }
+    Report(ready_fd, agent->ReadyLine());
+    agent->Serve();
+    agent.reset();
+    return 0;
+}
+
+}  // namespace tw::agent

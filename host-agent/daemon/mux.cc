@@ -1,0 +1,163 @@
+#include "daemon/mux.h"
+
+#include "common/log.h"
+#include "transport/codec.h"
+
+namespace tw::agent {
+namespace {
+
+using transport::Frame;
+using transport::MsgType;
+
+bool IsControl(uint16_t type) {
+    return type == static_cast<uint16_t>(MsgType::kHello) ||
+           type == static_cast<uint16_t>(MsgType::kTenantList) ||
+           type == static_cast<uint16_t>(MsgType::kShutdown);
+}
+
+Frame SessionCloseRequest(uint32_t session) {
+    // Its reply is dropped by RouteReplies: the client is already gone.
+    return transport::MakeRequestFrame(MsgType::kSessionClose, session, UINT64_MAX, {});
+}
+
+}  // namespace
+
+SessionMux::SessionMux(transport::Link& upstream) : upstream_(upstream) {}
+
+SessionMux::~SessionMux() {
+    Stop();
+    if (reader_.joinable()) {
+        reader_.join();
+    }
+}
+
+void SessionMux::Start() { reader_ = std::thread([this] { RouteReplies(); }); }
+
+size_t SessionMux::active_sessions() const {
+    std::lock_guard lock(mutex_);
+    return routes_.size();
+}
+
+void SessionMux::ServeClient(std::shared_ptr<transport::Link> client) {
+    uint32_t session = 0;
+    {
+        std::lock_guard lock(mutex_);
+        if (!upstream_alive_ || stopping_) {
+            return;
+        }
+        // Session ids wrap after 2^32 - 1 clients; skip 0 (control) and ids still in use.
+        do {
+            session = next_session_++;
+        } while (session == transport::kControlSession || routes_.contains(session));
+        routes_[session] = Route{client, 0};
+    }
+
+    for (;;) {
+        Result<Frame> frame = client->Receive();
+        if (!frame.ok()) {
+            break;  // The client went away or spoke garbage; either way its session ends.
+        }
+        if (transport::IsReply(frame->header.type) || IsControl(frame->header.type)) {
+            refused_++;
+            if (!client->Send(transport::MakeReplyFrame(frame->header, -EPERM)).ok()) {
+                break;
+            }
+            continue;
+        }
+        {
+            std::lock_guard lock(mutex_);
+            routes_[session].client_session = frame->header.session_id;
+        }
+        frame->header.session_id = session;
+        if (!upstream_.Send(*frame).ok()) {
+            break;
+        }
+        frames_up_++;
+    }
+
+    {
+        std::lock_guard lock(mutex_);
+        routes_.erase(session);
+    }
+    client->Close();
+    if (upstream_alive_) {
+        (void)upstream_.Send(SessionCloseRequest(session));
+    }
+}
+
+void SessionMux::RouteReplies() {
+    for (;;) {
+        Result<Frame> frame = upstream_.Receive();
+        if (!frame.ok()) {
+            if (!stopping_) {
+                Logger("agent")->error("system vm link lost: {}", frame.error().ToString());
+            }
+            break;
+        }
+        frames_down_++;
+
+        uint32_t session = frame->header.session_id;
+        if (session == transport::kControlSession) {
+            std::lock_guard lock(mutex_);
+            control_replies_[frame->header.request_id] = std::move(*frame);
+            replies_cv_.notify_all();
+            continue;
+        }
+
+        std::shared_ptr<transport::Link> client;
+        {
+            std::lock_guard lock(mutex_);
+            auto it = routes_.find(session);
+            if (it == routes_.end()) {
+                continue;  // The client left before its reply came back.
+            }
+            client = it->second.client;
+            frame->header.session_id = it->second.client_session;
+        }
+        // A client that stops reading cannot stall the other tenants forever: its link's
+        // send fails once the socket's send timeout passes, and that ends its session.
+        if (!client->Send(*frame).ok()) {
+            client->Close();
+        }
+    }
+    upstream_alive_ = false;
+    FailAll();
+}
+
+Result<Frame> SessionMux::Call(MsgType type, std::vector<std::byte> payload,
+                               std::chrono::milliseconds timeout) {
+    uint64_t id = 0;
+    {
+        std::lock_guard lock(mutex_);
+        id = next_control_request_++;
+    }
+    Frame request =
+        transport::MakeRequestFrame(type, transport::kControlSession, id, std::move(payload));
+    TW_RETURN_IF_ERROR(upstream_.Send(request));
+
+    std::unique_lock lock(mutex_);
+    bool answered = replies_cv_.wait_for(lock, timeout, [&] {
+        return control_replies_.contains(id) || !upstream_alive_;
+    });
+    if (!answered || !control_replies_.contains(id)) {
+        return Error(answered ? EPIPE : ETIMEDOUT, "no reply from the system vm");
+    }
+    Frame reply = std::move(control_replies_[id]);
+    control_replies_.erase(id);
+    return reply;
+}
+
+void SessionMux::Stop() {
+    stopping_ = true;
+    FailAll();
+}
+
+void SessionMux::FailAll() {
+    std::lock_guard lock(mutex_);
+    for (auto& [session, route] : routes_) {
+        route.client->Close();
+    }
+    replies_cv_.notify_all();
+}
+
+}  // namespace tw::agent

@@ -1,0 +1,200 @@
+// End-to-end tests of host-agent with a real QEMU System VM (TCG on these machines), booted
+// once for the whole binary by AgentEnvironment and shared by every test.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "subprocess.h"
+
+namespace tw::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kAgent = TW_HOST_AGENT;
+const fs::path kWork = TW_TEST_WORK_DIR;  // Private to this binary; wiped at start.
+
+std::string ConfigPath() { return (kWork / "agent.toml").string(); }
+
+Outcome Agent(std::vector<std::string> args, const std::string& input = "", int timeout = 300) {
+    args.insert(args.begin(), {kAgent, "--config", ConfigPath()});
+    return RunCommand(args, input, timeout);
+}
+
+std::string Sha256Hex(const fs::path& file) {
+    Outcome o = RunCommand({"/usr/bin/sha256sum", file.string()});
+    return o.out.substr(0, 64);
+}
+
+class AgentEnvironment : public ::testing::Environment {
+public:
+    void SetUp() override {
+        fs::remove_all(kWork);
+        fs::create_directories(kWork);
+        std::ofstream(ConfigPath()) << "state_dir = \"" << (kWork / "state").string() << "\"\n"
+                                    << "run_dir = \"" << (kWork / "run").string() << "\"\n"
+                                    << "tenants = [\"default\", \"empty\"]\n"
+                                    << "[system_vm]\naccelerator = \"auto\"\n";
+        Outcome started = Agent({"start"});
+        ASSERT_EQ(started.status, 0) << started.out << started.err;
+    }
+    void TearDown() override {
+        Outcome stopped = Agent({"stop"});
+        EXPECT_EQ(stopped.status, 0) << stopped.out << stopped.err;
+    }
+};
+
+TEST(Agent, StatusReportsRunningSystemVm) {
+    Outcome o = Agent({"status"});
+    ASSERT_EQ(o.status, 0) << o.err;
+    EXPECT_NE(o.out.find("system vm:    running"), std::string::npos) << o.out;
+    // This machine's KVM is paravirtualized: a Linux guest only boots under TCG here.
+    EXPECT_NE(o.out.find("accelerator tcg"), std::string::npos) << o.out;
+    EXPECT_NE(o.out.find("\"default\""), std::string::npos) << o.out;
+
+    Outcome json = Agent({"status", "--json"});
+    ASSERT_EQ(json.status, 0);
+    EXPECT_NE(json.out.find("\"state\":\"running\""), std::string::npos) << json.out;
+}
+
+TEST(Agent, SecondStartFailsAndLeavesTheFirstRunning) {
+    Outcome o = Agent({"start"});
+    EXPECT_EQ(o.status, 125);
+    EXPECT_NE(o.err.find("already running"), std::string::npos) << o.err;
+    EXPECT_EQ(Agent({"status"}).status, 0);
+}
+
+TEST(Agent, Sha256OfAFileServedByTheSystemVmMatchesTheHost) {
+    fs::path sample = kWork / "sample.bin";
+    {
+        std::mt19937_64 rng(42);
+        std::ofstream out(sample, std::ios::binary);
+        for (int i = 0; i < 300000; ++i) {
+            uint64_t v = rng();
+            out.write(reinterpret_cast<const char*>(&v), sizeof(v));
+        }
+    }
+    Outcome cp = Agent({"cp", sample.string(), "default:/tmp/sample.bin"});
+    ASSERT_EQ(cp.status, 0) << cp.err;
+
+    Outcome run = Agent(
+        {"run", "--isolation", "system-vm", "--", "/bin/busybox", "sha256sum", "/tmp/sample.bin"});
+    ASSERT_EQ(run.status, 0) << run.err;
+    EXPECT_EQ(run.out, Sha256Hex(sample) + "  /tmp/sample.bin\n");
+
+    // And back out, byte for byte.
+    fs::path back = kWork / "back.bin";
+    Outcome out = Agent({"cp", "default:/tmp/sample.bin", back.string()});
+    ASSERT_EQ(out.status, 0) << out.err;
+    EXPECT_EQ(Sha256Hex(back), Sha256Hex(sample));
+}
+
+TEST(Agent, GuestWritesLandInSystemVmStorageOnlyAndSurviveRestart) {
+    Outcome w = Agent({"run", "--isolation", "system-vm", "--", "/bin/busybox", "cp",
+                       "/bin/busybox", "/home/written-by-guest"});
+    ASSERT_EQ(w.status, 0) << w.err;
+
+    // Not in the host-side (in-process) storage of the same tenant.
+    EXPECT_FALSE(fs::exists(kWork / "state/in-process/tenants/default/home/written-by-guest"));
+
+    ASSERT_EQ(Agent({"stop"}).status, 0);
+    Outcome again = Agent({"start"});
+    ASSERT_EQ(again.status, 0) << again.err;
+
+    Outcome r = Agent({"run", "--isolation", "system-vm", "--", "/bin/busybox", "cmp",
+                       "/bin/busybox", "/home/written-by-guest"});
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+}
+
+TEST(Agent, TenantsSeeOnlyTheirOwnRoot) {
+    Outcome ls = Agent({"run", "--isolation", "system-vm", "--", "/bin/busybox", "ls", "/"});
+    ASSERT_EQ(ls.status, 0) << ls.err;
+    EXPECT_NE(ls.out.find("bin"), std::string::npos);
+    EXPECT_EQ(ls.out.find("empty"), std::string::npos) << "another tenant is visible: " << ls.out;
+
+    for (const char* path : {"/../empty", "/../../etc/passwd", "/proc/self/root/etc/passwd",
+                             "/etc/shadow", "../../../../init"}) {
+        Outcome cat = Agent({"run", "--isolation", "system-vm", "--", "/bin/busybox", "cat", path});
+        EXPECT_NE(cat.status, 0) << path << " was readable: " << cat.out;
+    }
+}
+
+TEST(Agent, UnknownTenantIsRefused) {
+    Outcome o = Agent({"run", "--tenant", "nobody", "--", "/bin/busybox", "true"});
+    EXPECT_EQ(o.status, 125);
+    EXPECT_NE(o.err.find("unknown tenant"), std::string::npos) << o.err;
+}
+
+TEST(Agent, ConfiguredTenantWithoutStorageIsAClearError) {
+    Outcome o = Agent({"run", "--tenant", "empty", "--isolation", "system-vm", "--",
+                       "/bin/busybox", "true"});
+    EXPECT_NE(o.status, 0);
+    EXPECT_NE(o.err.find("empty"), std::string::npos) << o.err;
+}
+
+TEST(Agent, SystemVmRunWithoutAnAgentSaysSo) {
+    fs::path other = kWork / "no-agent.toml";
+    std::ofstream(other) << "state_dir = \"" << (kWork / "none-state").string() << "\"\n"
+                         << "run_dir = \"" << (kWork / "none-run").string() << "\"\n";
+    Outcome o = RunCommand({kAgent, "--config", other.string(), "run", "--isolation",
+                            "system-vm", "--", "/bin/busybox", "true"});
+    EXPECT_EQ(o.status, 125);
+    EXPECT_NE(o.err.find("not running"), std::string::npos) << o.err;
+
+    Outcome status = RunCommand({kAgent, "--config", other.string(), "status"});
+    EXPECT_EQ(status.status, 3);
+
+    // An in-process run needs no agent.
+    Outcome local = RunCommand({kAgent, "--config", other.string(), "run", "--isolation",
+                                "in-process", "--", "/bin/busybox", "echo", "ok"});
+    EXPECT_EQ(local.status, 0) << local.err;
+    EXPECT_EQ(local.out, "ok\n");
+}
+
+TEST(Agent, BrokenConfigIsRefused) {
+    fs::path bad = kWork / "bad.toml";
+    std::ofstream(bad) << "[system_vm]\nmemory_mib = \"lots\"\n";
+    Outcome o = RunCommand({kAgent, "--config", bad.string(), "status"});
+    EXPECT_EQ(o.status, 125);
+    EXPECT_NE(o.err.find("memory_mib"), std::string::npos) << o.err;
+}
+
+TEST(Agent, DeadSystemVmIsRestarted) {
+    Outcome before = Agent({"status", "--json"});
+    ASSERT_EQ(before.status, 0);
+    size_t at = before.out.find("\"system_vm\":{");
+    ASSERT_NE(at, std::string::npos);
+    size_t pid_at = before.out.find("\"pid\":", at);
+    ASSERT_NE(pid_at, std::string::npos);
+    pid_t qemu = std::stoi(before.out.substr(pid_at + 6));
+    ASSERT_GT(qemu, 1);
+    ASSERT_EQ(::kill(qemu, SIGKILL), 0);
+
+    // The agent notices, boots a new System VM, and serves runs again.
+    Outcome run;
+    for (int i = 0; i < 120; ++i) {
+        ::sleep(1);
+        run = Agent({"run", "--isolation", "system-vm", "--", "/bin/busybox", "echo", "back"});
+        if (run.status == 0) {
+            break;
+        }
+    }
+    EXPECT_EQ(run.status, 0) << run.err;
+    EXPECT_EQ(run.out, "back\n");
+    Outcome after = Agent({"status", "--json"});
+    EXPECT_NE(after.out.find("\"restarts\":1"), std::string::npos) << after.out;
+}
+
+}  // namespace
+}  // namespace tw::test
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    ::testing::AddGlobalTestEnvironment(new tw::test::AgentEnvironment);
+    return RUN_ALL_TESTS();
+}
