@@ -1,6 +1,6 @@
 # Warning flags for host code. The freestanding guest kernel sets its own flags.
 set(TW_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
-    -Wcast-align -Wunused -Wnull-dereference -Wimplicit-fallthrough)
+    -Wcast-align -Wunused -Wimplicit-fallthrough)
 if(TW_WERROR)
     list(APPEND TW_WARNINGS -Werror)
 endif()

@@ -10,6 +10,8 @@
 #include <iostream>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "cli/commands.h"
 #include "common/unique_fd.h"
 #include "daemon/daemon.h"

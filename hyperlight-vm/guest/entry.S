@@ -3,7 +3,10 @@
 //
 // Every instruction here runs in ring 0, which the machines this was built on emulate one
 // instruction at a time (about 1 us each), so the hot paths are short, straight and free of
-// loops: a forwarded system call is 19 instructions between `syscall` and `iretq`.
+// loops: a forwarded system call is 23 instructions between the #PF entry and `iretq`.
+//
+// System calls arrive as a #PF at TW_SYSCALL_TRAP_VA (LSTAR points there; layout.h says why),
+// so they share the #PF entry with real page faults and are told apart by the faulting rip.
 #include "x86_64/guest_abi.h"
 #include "x86_64/layout.h"
 
@@ -11,8 +14,8 @@
 #define BOOT_PAGE(off) (TW_BOOT_PAGE_VA + (off))
 
 // The frame `iretq` returns to ring 3 with: rip, cs, rflags, rsp, ss. It sits at the top of
-// the kernel stack, exactly where the CPU pushes the frame of an exception taken in ring 3,
-// so both paths agree on it; its cs and ss slots always hold the user selectors.
+// the kernel stack, exactly where the CPU pushes the frame of a #PF (IST1) or of an exception
+// taken in ring 3, so every path agrees on it.
 #define IRET_FRAME (TW_KERNEL_STACK_TOP_VA - 40)
 #define FRAME_RIP (IRET_FRAME + 0)
 #define FRAME_CS (IRET_FRAME + 8)
@@ -21,6 +24,9 @@
 #define FRAME_SS (IRET_FRAME + 32)
 
 #define MSR_FS_BASE 0xc0000100
+// RFLAGS bits a program may hand back through r11: CF PF AF ZF SF TF IF DF OF AC ID. The rest
+// (IOPL, NT, VM, ...) are never returned to ring 3, whatever r11 held.
+#define USER_RFLAGS_MASK 0x240fd5
 #define ARCH_SET_FS 0x1002
 #define ENOSYS 38
 #define EINVAL 22
@@ -72,17 +78,26 @@ EnterUser:
     iretq
 
 // ---------------------------------------------------------------------------------------------
-// SYSCALL entry (LSTAR). The CPU left the user rip in rcx and rflags in r11, both of which the
-// Linux ABI lets a system call clobber; every other user register is preserved.
-    .globl syscall_entry
-syscall_entry:
-    mov %rsp, FRAME_RSP
+// #PF entry (IST1). A fetch fault at TW_SYSCALL_TRAP_VA is a system call: `syscall` left the
+// user rip in rcx and rflags in r11 (the Linux ABI lets a call clobber both) and did not touch
+// rsp, so the frame's rsp slot already holds the user stack pointer. Every other user register
+// is preserved. Anything else is a page fault for the VMM.
+    .globl page_fault_entry
+page_fault_entry:
+    cmpq $TW_SYSCALL_TRAP_VA, 8(%rsp)
+    jne page_fault
+    add $8, %rsp                  // drop the error code: rsp = IRET_FRAME
     mov %rcx, FRAME_RIP
+    movq $TW_SEL_USER_CODE, FRAME_CS
+    and $USER_RFLAGS_MASK, %r11d
     mov %r11, FRAME_RFLAGS
-    mov $IRET_FRAME, %rsp
+    movq $TW_SEL_USER_DATA, FRAME_SS
     cmp $LOCAL_TABLE_SIZE, %rax
     jae forward
     jmp *local_table(, %rax, 8)
+page_fault:
+    push $14
+    jmp fault_common
 
 // Everything not answered locally: one exit to the VMM through the call page.
 forward:
@@ -101,6 +116,7 @@ forward:
 reload_cr3:
     mov %cr3, %rcx
     mov %rcx, %cr3
+    mov FRAME_RIP, %rcx           // rcx holds the return address after a call, as on Linux
     iretq
 
 // Calls answered in ring 0 from values the VMM put in the boot page.
@@ -151,6 +167,7 @@ sys_arch_prctl:
     shr $32, %rdx
     wrmsr
     pop %rdx
+    mov FRAME_RIP, %rcx
     xor %eax, %eax
     iretq
 ret_einval:
@@ -163,7 +180,8 @@ ret_eperm:
 // ---------------------------------------------------------------------------------------------
 // Exception stubs, 16 bytes apart from isr_table so the IDT can be built at link time (the
 // linker script computes the gate words from isr_table's address). Each pushes a 0 error code
-// when the CPU does not push one, then its vector.
+// when the CPU does not push one, then its vector. Vector 14's gate points at page_fault_entry
+// instead; its slot here is unused.
     .balign 4096
     .globl isr_table
 isr_table:
@@ -174,13 +192,12 @@ isr_table:
     push $0
     .endif
     push $\vec
-    jmp fault_common
+    .byte 0xe9                    // jmp rel32, spelled out so every stub has a fixed size
+    .long fault_common - . - 4
     .endr
     .balign 16
+    .globl isr_table_end
 isr_table_end:
-    .if isr_table_end - isr_table != 32 * 16
-    .error "exception stubs must be 16 bytes apart"
-    .endif
 
 // Writes the fault record and exits to the VMM. The VMM ends the run, or resumes the guest
 // after populating the faulting page, in which case the stub returns to the faulting
@@ -239,16 +256,23 @@ local_table:
     .endr
 
 // IDT: vectors 0-31, interrupt gates on the kernel code segment. #BP and #OF have DPL 3 so
-// int3 and into from ring 3 raise them (and SIGTRAP/SIGSEGV follow) rather than #GP.
+// int3 and into from ring 3 raise them (and SIGTRAP/SIGSEGV follow) rather than #GP. #PF runs
+// on IST1 (the kernel stack top), because a `syscall` trapping there arrives on the user stack.
     .balign 16
 idt:
     .irp vec, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     .if (\vec == 3) || (\vec == 4)
     .quad isr_gate_lo_user + 16 * \vec
+    .elseif \vec == 14
+    .quad pf_gate_lo
     .else
     .quad isr_gate_lo + 16 * \vec
     .endif
+    .if \vec == 14
+    .quad pf_gate_hi
+    .else
     .quad isr_gate_hi
+    .endif
     .endr
 idt_end:
 
@@ -278,9 +302,8 @@ gdt:
     .quad tss_desc_hi
 gdt_end:
 
-// 64-bit TSS (Intel SDM Vol. 3A, 8.7) followed by its I/O permission bitmap. The bitmap opens
-// only the VMM's ports: without it an `out` from ring 0 reached through `syscall` faults on
-// the paravirtualized KVM this was built on.
+// 64-bit TSS (Intel SDM Vol. 3A, 8.7). The I/O map base points past the limit: there is no
+// I/O permission bitmap, so every port is closed to ring 3.
     .balign 16
     .globl tss
 tss:
@@ -288,14 +311,13 @@ tss:
     .quad TW_KERNEL_STACK_TOP_VA  // rsp0
     .quad 0, 0                    // rsp1, rsp2
     .quad 0                       // reserved
-    .quad 0, 0, 0, 0, 0, 0, 0     // ist1..ist7
+    .quad TW_KERNEL_STACK_TOP_VA  // ist1: #PF
+    .quad 0, 0, 0, 0, 0, 0        // ist2..ist7
     .quad 0                       // reserved
     .word 0                       // reserved
-    .word io_bitmap - tss         // I/O map base
-io_bitmap:
-    // One bit per port, 0 = allowed: ports 0x10-0x11 open, 0x00-0x0f and 0x12-0x17 closed.
-    .byte 0xff, 0xff, 0xfc
-    .byte 0xff                    // terminator; ports past the bitmap are closed
+    .word tss_end - tss           // I/O map base: beyond the limit, no bitmap
 tss_end:
     .globl tss_limit
     .set tss_limit, tss_end - tss - 1
+
+    .section .note.GNU-stack, "", @progbits

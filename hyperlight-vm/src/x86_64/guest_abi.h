@@ -2,16 +2,16 @@
 // kernel image header. Shared by C++ on both sides and by the guest's assembly, so offsets are
 // macros and the C++ structs below are pinned to them with static_asserts.
 //
-// Everything the VMM reads from these pages is untrusted: ring 3 can reach the hypercall port,
-// and a guest that took over ring 0 can write anything anywhere in guest memory.
+// Everything the VMM reads from these pages is untrusted: a guest that took over ring 0 can
+// write anything anywhere in guest memory and exit with any request.
 #pragma once
 
 #include "x86_64/layout.h"
 
 // Boot page (TW_BOOT_PAGE_GPA), written by the VMM before the first entry.
-#define TW_BOOT_USER_RIP 0x00     // IN: program entry point
-#define TW_BOOT_USER_RSP 0x08     // IN: initial stack pointer (points at argc)
-#define TW_BOOT_PID 0x10          // IN: answers of the calls the kernel serves locally
+#define TW_BOOT_USER_RIP 0x00  // IN: program entry point
+#define TW_BOOT_USER_RSP 0x08  // IN: initial stack pointer (points at argc)
+#define TW_BOOT_PID 0x10       // IN: answers of the calls the kernel serves locally
 #define TW_BOOT_PPID 0x18
 #define TW_BOOT_UID 0x20
 #define TW_BOOT_EUID 0x28

@@ -29,6 +29,17 @@
 //                                memory manager, which keeps the authoritative record
 //   0xffff_ffff_8000_0000 ..     kernel region: the first 2 MiB of guest-physical memory,
 //   0xffff_ffff_801f_ffff        supervisor-only; text read-only, everything else no-execute
+//   0xffff_ffff_8040_0000        system call trap: LSTAR points here and it is never mapped,
+//                                so every `syscall` ends in a #PF that the kernel's #PF entry
+//                                recognizes by its address (see the note below)
+//
+// Why `syscall` traps instead of entering a handler: on the paravirtualized KVM this was built
+// on (kvm_pvm), `syscall` from ring 3 jumps to LSTAR but stays at CPL 3 with Linux's user
+// selectors (CS 0x33, SS 0x2b), whatever EFER.SCE, STAR and FMASK say; a handler there cannot
+// use privileged instructions or supervisor pages, and its `out` costs a ring-3 exit. The
+// instruction fetch at an unmapped LSTAR raises #PF, which is delivered through the IDT into
+// real ring 0 on that host and on bare-metal KVM alike; the #PF gate uses IST1, so the
+// handler always runs on the kernel stack even though `syscall` itself switches no stack.
 //
 // The kernel half maps only what the guest kernel touches. The kernel never reads or writes
 // user memory or page tables itself: ring 0 is emulated instruction by instruction on the
@@ -60,6 +71,7 @@
 #define TW_CALL_PAGE_VA (TW_KERNEL_VIRT_BASE + TW_CALL_PAGE_GPA)
 #define TW_KERNEL_STACK_TOP_VA (TW_KERNEL_VIRT_BASE + TW_KERNEL_STACK_GPA + TW_KERNEL_STACK_SIZE)
 #define TW_KERNEL_IMAGE_VA (TW_KERNEL_VIRT_BASE + TW_KERNEL_IMAGE_GPA)
+#define TW_SYSCALL_TRAP_VA (TW_KERNEL_VIRT_BASE + 0x400000)
 
 // User half. The top page below the canonical hole stays unmapped, as on Linux.
 #define TW_USER_END 0x00007ffffffff000
@@ -86,13 +98,13 @@
 #define TW_STAR_USER_BASE 0x10
 
 // I/O ports. They are below 0x100 so the guest kernel can use `out %al, $imm8` and keep every
-// user register intact; the TSS I/O bitmap opens exactly these ports (which opens them to ring
-// 3 as well: the VMM treats every exit as hostile).
+// user register intact. The TSS has no I/O permission bitmap, so ring 3 cannot use them (an
+// `out` there raises #GP); the VMM still treats every exit as hostile.
 #define TW_PORT_HYPERCALL 0x10
 #define TW_PORT_FAULT 0x11
 
 #ifndef __ASSEMBLER__
-#include <cstdint>
+#include <stdint.h>
 
 namespace tw::hyperlight::layout {
 
@@ -113,6 +125,7 @@ inline constexpr uint64_t kFramePoolGpa = TW_FRAME_POOL_GPA;
 inline constexpr uint64_t kKernelVirtBase = TW_KERNEL_VIRT_BASE;
 inline constexpr uint64_t kKernelStackTopVa = TW_KERNEL_STACK_TOP_VA;
 inline constexpr uint64_t kKernelImageVa = TW_KERNEL_IMAGE_VA;
+inline constexpr uint64_t kSyscallTrapVa = TW_SYSCALL_TRAP_VA;
 
 inline constexpr uint64_t kUserEnd = TW_USER_END;
 inline constexpr uint64_t kUserMin = TW_USER_MIN;
