@@ -182,10 +182,10 @@ uint64_t TotalRequests(const tw::system_vm::IoServer& server) {
 }
 
 // Serves the host until it asks for shutdown. The port reads end-of-file while no host is
-// connected, and a host that reconnects starts afresh: every session of the old connection
-// is gone once Serve returns. A host that hangs up and reconnects before this loop runs again
-// is indistinguishable from one that stayed (virtio-serial carries no connection identity);
-// the agent never does that, since QEMU dies with the agent.
+// connected; the loop then reopens it, and every session of the old link is gone once Serve
+// returns. The agent never reconnects to a running System VM (QEMU dies with the agent and a
+// restart boots a fresh VM), and a second host connection on the same chardev socket was seen
+// to go unanswered here, so that is not a supported way back in.
 void ServeHost(const std::string& port) {
     bool announced = false;
     for (;;) {
