@@ -22,7 +22,14 @@ echo "--- on the host, the same bytes:"
 sha256sum "$sample"
 rm -f "$sample"
 
-echo "--- the program writes a file into tenant storage:"
-$agent run -- /bin/busybox sh -c 'echo "hello from $(uname -s) in a micro-VM" > /home/hello.txt && cat /home/hello.txt'
+echo "--- a micro-VM writes into the tenant's storage, another reads it back:"
+$agent run -- /bin/busybox cp /tmp/sample.bin /home/copy.bin
+$agent run -- /bin/busybox ls -l /home
+$agent run -- /bin/busybox md5sum /tmp/sample.bin /home/copy.bin
+echo "--- a gcc -static C++ program, unmodified, in a micro-VM:"
+g++ -static -O2 -o build/wordfreq scripts/wordfreq.cc
+$agent cp build/wordfreq default:/bin/wordfreq
+$agent cp README.md default:/home/README.md
+$agent run -- /bin/wordfreq /home/README.md
 $agent status
 echo "the agent keeps running; stop it with: $agent stop"

@@ -1,5 +1,5 @@
-// End-to-end tests of host-agent with a real QEMU System VM (TCG on these machines), booted
-// once for the whole binary by AgentEnvironment and shared by every test.
+// End-to-end tests of host-agent itself: start, status, stop, restarts, refusals; with the real
+// System VM the environment in agent_env.h shares between all tests.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -9,52 +9,20 @@
 #include <random>
 #include <sstream>
 
-#include "subprocess.h"
+#include "agent_env.h"
 
 namespace tw::test {
 namespace {
-
-namespace fs = std::filesystem;
-
-const std::string kAgent = TW_HOST_AGENT;
-const fs::path kWork = TW_TEST_WORK_DIR;  // Private to this binary; wiped at start.
-
-std::string ConfigPath() { return (kWork / "agent.toml").string(); }
-
-Outcome Agent(std::vector<std::string> args, const std::string& input = "", int timeout = 300) {
-    args.insert(args.begin(), {kAgent, "--config", ConfigPath()});
-    return RunCommand(args, input, timeout);
-}
-
-std::string Sha256Hex(const fs::path& file) {
-    Outcome o = RunCommand({"/usr/bin/sha256sum", file.string()});
-    return o.out.substr(0, 64);
-}
-
-class AgentEnvironment : public ::testing::Environment {
-public:
-    void SetUp() override {
-        fs::remove_all(kWork);
-        fs::create_directories(kWork);
-        std::ofstream(ConfigPath()) << "state_dir = \"" << (kWork / "state").string() << "\"\n"
-                                    << "run_dir = \"" << (kWork / "run").string() << "\"\n"
-                                    << "tenants = [\"default\", \"empty\"]\n"
-                                    << "[system_vm]\naccelerator = \"auto\"\n";
-        Outcome started = Agent({"start"});
-        ASSERT_EQ(started.status, 0) << started.out << started.err;
-    }
-    void TearDown() override {
-        Outcome stopped = Agent({"stop"});
-        EXPECT_EQ(stopped.status, 0) << stopped.out << stopped.err;
-    }
-};
 
 TEST(Agent, StatusReportsRunningSystemVm) {
     Outcome o = Agent({"status"});
     ASSERT_EQ(o.status, 0) << o.err;
     EXPECT_NE(o.out.find("system vm:    running"), std::string::npos) << o.out;
-    // This machine's KVM is paravirtualized: a Linux guest only boots under TCG here.
-    EXPECT_NE(o.out.find("accelerator tcg"), std::string::npos) << o.out;
+    // A paravirtualized KVM (kvm_pvm, as on these machines) hangs Linux in early boot, so the
+    // agent must have chosen TCG there.
+    if (fs::exists("/sys/module/kvm_pvm")) {
+        EXPECT_NE(o.out.find("accelerator tcg"), std::string::npos) << o.out;
+    }
     EXPECT_NE(o.out.find("\"default\""), std::string::npos) << o.out;
 
     Outcome json = Agent({"status", "--json"});
@@ -115,9 +83,9 @@ TEST(Agent, TenantsSeeOnlyTheirOwnRoot) {
     Outcome ls = Agent({"run", "--isolation", "system-vm", "--", "/bin/busybox", "ls", "/"});
     ASSERT_EQ(ls.status, 0) << ls.err;
     EXPECT_NE(ls.out.find("bin"), std::string::npos);
-    EXPECT_EQ(ls.out.find("empty"), std::string::npos) << "another tenant is visible: " << ls.out;
+    EXPECT_EQ(ls.out.find("other"), std::string::npos) << "another tenant is visible: " << ls.out;
 
-    for (const char* path : {"/../empty", "/../../etc/passwd", "/proc/self/root/etc/passwd",
+    for (const char* path : {"/../other/secret.txt", "/../../etc/passwd", "/proc/self/root/etc/passwd",
                              "/etc/shadow", "../../../../init"}) {
         Outcome cat = Agent({"run", "--isolation", "system-vm", "--", "/bin/busybox", "cat", path});
         EXPECT_NE(cat.status, 0) << path << " was readable: " << cat.out;
@@ -192,9 +160,3 @@ TEST(Agent, DeadSystemVmIsRestarted) {
 
 }  // namespace
 }  // namespace tw::test
-
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    ::testing::AddGlobalTestEnvironment(new tw::test::AgentEnvironment);
-    return RUN_ALL_TESTS();
-}

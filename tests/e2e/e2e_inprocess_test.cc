@@ -21,6 +21,7 @@
 
 #include "common/unique_fd.h"
 #include "subprocess.h"
+#include "test_data.h"
 #include "system_vm/io_server.h"
 #include "transport/link.h"
 
@@ -54,64 +55,6 @@ const Program kAllPrograms[] = {kHello,     kSpin,    kSigill,  kSegv,      kBad
 
 bool KvmAvailable() {
     return access("/dev/kvm", R_OK | W_OK) == 0;
-}
-
-void WriteFile(const fs::path& path, const std::string& contents, bool executable = false) {
-    fs::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << contents;
-    if (executable) {
-        fs::permissions(path, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                  fs::perms::others_read | fs::perms::others_exec);
-    }
-}
-
-std::string Lines(int count, uint32_t seed) {
-    static const char* kWords[] = {"alpha", "bravo", "charlie", "delta",  "echo", "foxtrot",
-                                   "golf",  "hotel", "india",   "juliet", "kilo", "lima"};
-    std::mt19937 rng(seed);
-    std::string text;
-    for (int i = 0; i < count; ++i) {
-        int words = 1 + static_cast<int>(rng() % 5);
-        for (int w = 0; w < words; ++w) {
-            text += std::string(w == 0 ? "" : " ") + kWords[rng() % 12];
-        }
-        text += " " + std::to_string(rng() % 1000) + "\n";
-    }
-    return text;
-}
-
-// The data every test starts from, written once per test into both trees.
-void WriteData(const fs::path& root) {
-    WriteFile(root / "data/a.txt", "hello\nworld\nfoo\nbar\nfoo\n");
-    WriteFile(root / "data/lines.txt", Lines(300, 1));
-    std::string numbers;
-    std::mt19937 rng(2);
-    for (int i = 0; i < 200; ++i) {
-        numbers += std::to_string(static_cast<int>(rng() % 2000) - 1000) + "\n";
-    }
-    WriteFile(root / "data/numbers.txt", numbers);
-    WriteFile(root / "data/sorted.txt", "a\na\nb\nc\nc\nc\nd\ne\ne\n");
-    WriteFile(root / "data/passwd.txt",
-              "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\n"
-              "user:x:1000:1000:A User,,,:/home/user:/bin/sh\n");
-    std::string big(3 << 20, '\0');
-    std::mt19937_64 bytes(3);
-    for (char& c : big) {
-        c = static_cast<char>(bytes());
-    }
-    WriteFile(root / "data/big.bin", big);
-    WriteFile(root / "data/sub/deep/file.txt", "deep file\n");
-    WriteFile(root / "data/sub/other.txt", Lines(20, 4));
-}
-
-// Gives every file and directory of a tree the same fixed times, so outputs that include
-// them (gzip headers, tar members) match between the tenant tree and the host copy.
-void FixTimes(const fs::path& root) {
-    const auto fixed = fs::file_time_type::clock::now() - std::chrono::hours(24 * 30);
-    for (const auto& entry : fs::recursive_directory_iterator(root)) {
-        fs::last_write_time(entry.path(), fixed);
-    }
-    fs::last_write_time(root, fixed);
 }
 
 class InProcess : public ::testing::Test {
@@ -186,20 +129,6 @@ protected:
         EXPECT_EQ(vm.out, native.out) << "busybox " << joined << "\nvm stderr: " << vm.err;
         EXPECT_EQ(vm.status, native.status) << "busybox " << joined << "\nvm stderr: " << vm.err
                                             << "\nnative stderr: " << native.err;
-    }
-
-    static std::string SortLines(const std::string& text) {
-        std::vector<std::string> lines;
-        std::istringstream in(text);
-        for (std::string line; std::getline(in, line);) {
-            lines.push_back(line);
-        }
-        std::sort(lines.begin(), lines.end());
-        std::string out;
-        for (const std::string& l : lines) {
-            out += l + "\n";
-        }
-        return out;
     }
 
     fs::path dir_;
