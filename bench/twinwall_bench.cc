@@ -7,8 +7,11 @@
 //   (b) one forwarded 4 KiB pread in each isolation mode, next to the floor (a bare syscall ->
 //       VM exit round trip), the System VM link's echo round trip, and a host pread.
 //
-// Rows after a floor carry an x_floor counter (their time over the floor's, from this run),
-// and the system-vm pread an x_echo counter (over the link's echo). Nothing asserts a timing.
+// The sandbox and peer rows carry an x_floor counter: their time over their floor's, with the
+// floor measured again inside every iteration of the row (paired), so a change in the
+// machine's load during the run moves both. The system-vm pread also carries x_echo, its time
+// over the echo row's (not paired: that would need two System VMs at once). Nothing asserts
+// a timing.
 //
 // Per-call figures come from two runs of the same guest program, with N calls and with none:
 // (t_N - t_0) / N, so process and VM start-up cancel out.
@@ -68,16 +71,10 @@ double Seconds(Clock::duration d) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ratios. Each floor row records its mean time per iteration here; the rows registered after
-// it (registration order is run order) report their own time over it. A floor left out by
-// --benchmark_filter stays 0 and the ratio is omitted.
+// Ratios. The echo row records its mean here for the x_echo of the row after it (registration
+// order is run order); a filter that leaves it out leaves 0, and x_echo is omitted.
 
-struct Floors {
-    double kvm_create = 0;    // BM_Floor_KvmCreateAndOneExit
-    double syscall_exit = 0;  // BM_Floor_SyscallVmExitRoundTrip
-    double link_echo = 0;     // BM_SystemVm_VirtioSerialEchoRoundTrip
-};
-Floors g_floors;
+double g_link_echo_s = 0;
 
 void SetRatio(benchmark::State& state, const char* name, double seconds, double floor) {
     if (floor > 0 && seconds > 0 && !state.error_occurred()) {
@@ -284,8 +281,8 @@ std::vector<std::string> AgentCommand(std::vector<std::string> args) {
     return args;
 }
 
-// The agent the system-vm rows share: -1 until StartAgent; `agent_ready` once it answers and
-// holds the bench files.
+// The agent the system-vm rows share: -1 until StartAgent, 0 once reaped; g_agent_ready once
+// it answers and holds the bench files.
 pid_t g_agent_pid = -1;
 bool g_agent_ready = false;
 
@@ -318,9 +315,9 @@ bool StartAgent(benchmark::State& state) {
     PrepareTenant();
     std::ofstream(ConfigPath()) << "state_dir = \"" << (kWork / "state").string() << "\"\n"
                                 << "run_dir = \"" << (kWork / "run").string() << "\"\n";
-    // An agent left on this run dir by an earlier run would hold the lock; it is ours to stop.
-    (void)RunCommand(AgentCommand({"stop"}));
-
+    // No `stop` first: an agent already on this run dir belongs to another run of this
+    // benchmark (ours die with their parent). This one then fails on the lock, and says so in
+    // its log.
     tw::UniqueFd log(::open(AgentLog().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     g_agent_pid = Spawn(AgentCommand({"start", "--foreground"}), log.get(), log.get(),
                         /*die_with_parent=*/true);
@@ -336,8 +333,11 @@ bool StartAgent(benchmark::State& state) {
             state.SkipWithError(message.c_str());
             return false;
         }
+        // Ready when our agent (not another one on the same run dir) reports its System VM up.
         Outcome status = RunCommand(AgentCommand({"status", "--json"}), 20s);
-        if (status.status == 0 && status.out.find("\"state\":\"running\"") != std::string::npos) {
+        std::string our_pid = "\"pid\":" + std::to_string(g_agent_pid) + ",";
+        if (status.status == 0 && status.out.find(our_pid) != std::string::npos &&
+            status.out.find("\"state\":\"running\"") != std::string::npos) {
             break;
         }
         if (Clock::now() > deadline) {
@@ -362,24 +362,22 @@ bool StartAgent(benchmark::State& state) {
 // ---------------------------------------------------------------------------------------------
 // (a) Run a static hello.
 
-// Floor: what KVM itself costs for a VM that runs one instruction: open /dev/kvm, create the
-// VM, one page of memory, one vCPU in real mode whose first instruction is an `out`, run to
-// that exit, tear it all down. Teardown is in because a micro-VM run pays it too (at process
-// exit); the to_exit_ms counter is the part before it.
-void BM_Floor_KvmCreateAndOneExit(benchmark::State& state) {
+// One floor VM: open /dev/kvm, create the VM, one page of memory, one vCPU in real mode whose
+// first instruction is an `out`, run to that exit, tear it all down. Teardown is in because a
+// micro-VM run pays it too (at process exit). Returns the wall time, or -1 if the VM did not
+// stop on its `out`; adds the part before teardown to *to_exit.
+double FloorVmOnce(double* to_exit) {
     static const uint8_t kCode[] = {0xe6, 0x10};  // out %al, $0x10
     constexpr size_t kMemSize = 4096;
-    double to_exit = 0;
     auto begin = Clock::now();
-    for (auto _ : state) {
-        auto start = Clock::now();
+    bool ok = false;
+    {
         tw::UniqueFd kvm(::open("/dev/kvm", O_RDWR | O_CLOEXEC));
         tw::UniqueFd vm(kvm ? ::ioctl(kvm.get(), KVM_CREATE_VM, 0) : -1);
         tw::UniqueFd vcpu;
         void* mem = MAP_FAILED;
         void* run = MAP_FAILED;
         int run_size = 0;
-        bool ok = false;
         if (vm) {
             mem = ::mmap(nullptr, kMemSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
                          0);
@@ -410,68 +408,71 @@ void BM_Floor_KvmCreateAndOneExit(benchmark::State& state) {
                  ::ioctl(vcpu.get(), KVM_RUN, 0) == 0 &&
                  static_cast<kvm_run*>(run)->exit_reason == KVM_EXIT_IO;
         }
-        to_exit += Seconds(Clock::now() - start);
+        if (to_exit != nullptr) {
+            *to_exit += Seconds(Clock::now() - begin);
+        }
         if (run != MAP_FAILED) {
             ::munmap(run, static_cast<size_t>(run_size));
         }
         if (mem != MAP_FAILED) {
             ::munmap(mem, kMemSize);
         }
-        if (!ok) {
+    }  // The fds close here: the VM is destroyed inside the timed span.
+    return ok ? Seconds(Clock::now() - begin) : -1;
+}
+
+// Floor: what KVM itself costs for a VM that runs one instruction. to_exit_ms is the part
+// before teardown, which on these machines is the smaller part.
+void BM_Floor_KvmCreateAndOneExit(benchmark::State& state) {
+    double to_exit = 0;
+    for (auto _ : state) {
+        if (FloorVmOnce(&to_exit) < 0) {
             state.SkipWithError("the floor VM did not stop on its out");
         }
     }
-    double per_iteration = Seconds(Clock::now() - begin) / static_cast<double>(state.iterations());
     state.counters["to_exit_ms"] = to_exit * 1e3 / static_cast<double>(state.iterations());
-    g_floors.kvm_create = state.error_occurred() ? 0 : per_iteration;
 }
 BENCHMARK(BM_Floor_KvmCreateAndOneExit)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// Times `argv` as a whole process, after checking once that it prints "hello\n".
+// Times `argv` as a whole process, after checking once that it prints "hello\n". Each
+// iteration also runs one floor VM (untimed for the row) for the paired x_floor.
 void HelloRow(benchmark::State& state, const std::vector<std::string>& argv) {
     if (!CheckOutput(argv, "hello\n", state)) {
         return;
     }
     double total = 0;
+    double floor = 0;
     for (auto _ : state) {
-        total += TimedRun(argv, state);
+        double floor_once = FloorVmOnce(nullptr);
+        if (floor_once < 0) {
+            state.SkipWithError("the floor VM did not stop on its out");
+        }
+        floor += floor_once;
+        double seconds = TimedRun(argv, state);
+        state.SetIterationTime(seconds);
+        total += seconds;
     }
-    SetRatio(state, "x_floor", total / static_cast<double>(state.iterations()),
-             g_floors.kvm_create);
+    SetRatio(state, "x_floor", total, floor);
 }
 
 void BM_Peer_ForkExecHello(benchmark::State& state) {
     HelloRow(state, {kHello});
 }
-BENCHMARK(BM_Peer_ForkExecHello)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Peer_ForkExecHello)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 void BM_Peer_BwrapUnshareAllHello(benchmark::State& state) {
     HelloRow(state, {"/usr/bin/bwrap", "--ro-bind", "/", "/", "--unshare-all", kHello});
 }
-BENCHMARK(BM_Peer_BwrapUnshareAllHello)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Peer_BwrapUnshareAllHello)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 void BM_MicroVm_HelloRun(benchmark::State& state) {
     PrepareTenant();
     HelloRow(state, VmmRun("in-process", {"/bin/hello"}));
 }
-BENCHMARK(BM_MicroVm_HelloRun)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MicroVm_HelloRun)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------------------------------------
 // (b) One forwarded 4 KiB pread.
-
-// Sets each iteration's time to the cost of one call, (t_N - t_0) / N, and returns the mean.
-double PerCall(benchmark::State& state, const std::string& isolation,
-               const std::vector<std::string>& with_n, const std::vector<std::string>& with_zero) {
-    double total = 0;
-    for (auto _ : state) {
-        double zero = TimedRun(VmmRun(isolation, with_zero), state);
-        double many = TimedRun(VmmRun(isolation, with_n), state);
-        double per_call = std::max(0.0, many - zero) / kCalls;
-        state.SetIterationTime(per_call);
-        total += per_call;
-    }
-    return state.error_occurred() ? 0 : total / static_cast<double>(state.iterations());
-}
 
 std::vector<std::string> Loops(const std::string& call, long n) {
     if (call == "pread") {
@@ -480,11 +481,39 @@ std::vector<std::string> Loops(const std::string& call, long n) {
     return {"/bin/loops", call, std::to_string(n)};
 }
 
-// Floor: umask is answered by the VMM from its own state, so a call is one syscall -> #PF
-// entry -> `out` exit -> VMM -> re-entry -> iretq round trip and nothing else.
+// The cost of one call of `call` in a micro-VM of `isolation`: (t_N - t_0) / N.
+double OneCall(benchmark::State& state, const std::string& isolation, const std::string& call) {
+    double zero = TimedRun(VmmRun(isolation, Loops(call, 0)), state);
+    double many = TimedRun(VmmRun(isolation, Loops(call, kCalls)), state);
+    return std::max(0.0, many - zero) / kCalls;
+}
+
+// The floor of (b): umask is answered by the VMM from its own state, so one call is a bare
+// syscall -> #PF entry -> `out` exit -> VMM -> re-entry -> iretq round trip.
+double FloorCall(benchmark::State& state) {
+    return OneCall(state, "in-process", "umask");
+}
+
+// Sets each iteration's time to one pread in `isolation`, and x_floor to its ratio to the
+// floor call measured in the same iterations. Returns the mean per call.
+double PreadRow(benchmark::State& state, const std::string& isolation) {
+    double total = 0;
+    double floor = 0;
+    for (auto _ : state) {
+        floor += FloorCall(state);
+        double per_call = OneCall(state, isolation, "pread");
+        state.SetIterationTime(per_call);
+        total += per_call;
+    }
+    SetRatio(state, "x_floor", total, floor);
+    return total / static_cast<double>(state.iterations());
+}
+
 void BM_Floor_SyscallVmExitRoundTrip(benchmark::State& state) {
     PrepareTenant();
-    g_floors.syscall_exit = PerCall(state, "in-process", Loops("umask", kCalls), Loops("umask", 0));
+    for (auto _ : state) {
+        state.SetIterationTime(FloorCall(state));
+    }
 }
 BENCHMARK(BM_Floor_SyscallVmExitRoundTrip)
     ->UseManualTime()
@@ -493,8 +522,7 @@ BENCHMARK(BM_Floor_SyscallVmExitRoundTrip)
 
 void BM_Pread4K_InProcess(benchmark::State& state) {
     PrepareTenant();
-    double per_call = PerCall(state, "in-process", Loops("pread", kCalls), Loops("pread", 0));
-    SetRatio(state, "x_floor", per_call, g_floors.syscall_exit);
+    (void)PreadRow(state, "in-process");
 }
 BENCHMARK(BM_Pread4K_InProcess)->UseManualTime()->Iterations(5)->Unit(benchmark::kMicrosecond);
 
@@ -503,29 +531,34 @@ void BM_Peer_HostPread4K(benchmark::State& state) {
     PrepareTenant();
     tw::UniqueFd fd(::open(TenantFile("data.bin").c_str(), O_RDONLY | O_CLOEXEC));
     char buf[4096];
-    auto begin = Clock::now();
     for (auto _ : state) {
         if (::pread(fd.get(), buf, sizeof(buf), 0) != sizeof(buf)) {
             state.SkipWithError("host pread failed");
         }
         benchmark::ClobberMemory();
     }
-    SetRatio(state, "x_floor",
-             Seconds(Clock::now() - begin) / static_cast<double>(state.iterations()),
-             g_floors.syscall_exit);
 }
 BENCHMARK(BM_Peer_HostPread4K)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 // The System VM link's echo: a kHello round trip through virtio-serial to the I/O server in
 // the System VM and back, with no file work. Boots its own System VM on a copy of the template
-// disk (fixed iterations, so the function runs, and boots, once); boot_s is that boot.
+// disk (fixed iterations, so the function runs, and boots, once); boot_s is that boot. Its
+// x_floor pairs the echoes with floor calls measured just before and just after them.
 void BM_SystemVm_VirtioSerialEchoRoundTrip(benchmark::State& state) {
     StopAgent();  // one System VM at a time: the machines have two cores
+    PrepareTenant();
     fs::path dir = kWork / "echo";
     fs::create_directories(dir);
-    // The template is 512 MiB; the echo touches no file on it, so one copy serves every run.
+    // The echo touches no file on the disk, so one copy serves every run; it is a sparse copy
+    // because the 512 MiB template is mostly holes.
     if (!fs::exists(dir / "tenants.img")) {
-        fs::copy_file(fs::path(TW_IMAGE_DIR) / "tenants.img", dir / "tenants.img");
+        Outcome cp = RunCommand({"/bin/cp", "--sparse=always",
+                                 (fs::path(TW_IMAGE_DIR) / "tenants.img").string(),
+                                 (dir / "tenants.img").string()});
+        if (cp.status != 0) {
+            state.SkipWithError(("cannot copy the tenant disk: " + cp.err).c_str());
+            return;
+        }
     }
     tw::system_vm::SystemVmConfig config;
     config.image_dir = TW_IMAGE_DIR;
@@ -538,6 +571,7 @@ void BM_SystemVm_VirtioSerialEchoRoundTrip(benchmark::State& state) {
         return;
     }
     state.counters["boot_s"] = Seconds(Clock::now() - boot_begin);
+    double floor = FloorCall(state);
     uint64_t id = 100;
     auto begin = Clock::now();
     for (auto _ : state) {
@@ -546,11 +580,12 @@ void BM_SystemVm_VirtioSerialEchoRoundTrip(benchmark::State& state) {
         }
     }
     double per_echo = Seconds(Clock::now() - begin) / static_cast<double>(state.iterations());
+    floor = (floor + FloorCall(state)) / 2;
     if (auto down = (*vm)->Shutdown(30s); !down.ok()) {
         state.SkipWithError(down.error().ToString().c_str());
     }
-    g_floors.link_echo = state.error_occurred() ? 0 : per_echo;
-    SetRatio(state, "x_floor", per_echo, g_floors.syscall_exit);
+    g_link_echo_s = state.error_occurred() ? 0 : per_echo;
+    SetRatio(state, "x_floor", per_echo, floor);
 }
 BENCHMARK(BM_SystemVm_VirtioSerialEchoRoundTrip)
     ->UseRealTime()
@@ -561,9 +596,8 @@ void BM_Pread4K_SystemVm(benchmark::State& state) {
     if (!StartAgent(state)) {
         return;
     }
-    double per_call = PerCall(state, "system-vm", Loops("pread", kCalls), Loops("pread", 0));
-    SetRatio(state, "x_floor", per_call, g_floors.syscall_exit);
-    SetRatio(state, "x_echo", per_call, g_floors.link_echo);
+    double per_call = PreadRow(state, "system-vm");
+    SetRatio(state, "x_echo", per_call, g_link_echo_s);
 }
 BENCHMARK(BM_Pread4K_SystemVm)->UseManualTime()->Iterations(3)->Unit(benchmark::kMicrosecond);
 
@@ -575,7 +609,7 @@ void BM_MicroVm_HelloRunSystemVm(benchmark::State& state) {
     }
     HelloRow(state, VmmRun("system-vm", {"/bin/hello"}));
 }
-BENCHMARK(BM_MicroVm_HelloRunSystemVm)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_MicroVm_HelloRunSystemVm)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -12,7 +12,7 @@ cmake --build --preset ci --target images
 
 # The decoder fuzzer needs clang; it gets its own build tree.
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz --target decode_fuzz
+cmake --build --preset fuzz --target transport_decode_fuzz
 
 # tini reaps what the tests' agents and System VMs leave behind: PID 1 here does not.
 tini -s -- ctest --preset ci --timeout 900
