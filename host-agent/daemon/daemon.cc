@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -15,6 +16,8 @@
 #include <filesystem>
 #include <fstream>
 #include <list>
+#include <set>
+#include <system_error>
 #include <thread>
 
 #include "common/log.h"
@@ -38,6 +41,25 @@ using namespace std::chrono_literals;
 constexpr auto kClientSendTimeout = 5s;
 constexpr auto kControlTimeout = 10s;
 constexpr auto kRestartBackoff = 5s;
+// A control client has this long to send its one line. The main loop reads it, so the bound
+// is what a stuck client (only root can connect: the socket is 0600) costs everyone else.
+constexpr auto kControlReadTimeout = 250ms;
+// Runners and `cp`s connected at once. Each holds two threads and its session's handles in
+// the System VM (at most 1024), so the cap keeps one flood from exhausting either.
+constexpr size_t kMaxIoClients = 256;
+// After accept fails for lack of fds, the listening socket stays readable; this pause keeps
+// the loop from spinning until fds free up.
+constexpr auto kAcceptBackoff = 100ms;
+
+// accept4 that reports fd exhaustion once per episode and pauses instead of spinning.
+UniqueFd Accept(int listen_fd, const std::shared_ptr<spdlog::logger>& log) {
+    UniqueFd conn(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn && (errno == EMFILE || errno == ENFILE)) {
+        log->warn("accept: {}; pausing", std::strerror(errno));
+        std::this_thread::sleep_for(kAcceptBackoff);
+    }
+    return conn;
+}
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -146,7 +168,8 @@ Result<void> Agent::BootSystemVm() {
     log_->info("system vm ready: pid={} accelerator={} boot_s={:.1f}", system_vm_->pid(),
                system_vm_->accelerator(), boot_seconds_);
 
-    mux_ = std::make_unique<SessionMux>(system_vm_->link());
+    mux_ = std::make_unique<SessionMux>(
+        system_vm_->link(), std::set<std::string>(config_.tenants.begin(), config_.tenants.end()));
     mux_->Start();
     return Ok();
 }
@@ -174,6 +197,13 @@ void Agent::StopSystemVm() {
 }
 
 Result<void> Agent::Start() {
+    // Every client costs the agent fds (its socket, its thread's); take what the hard limit
+    // allows rather than the 1024 a shell usually hands down.
+    rlimit files{};
+    if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        (void)::setrlimit(RLIMIT_NOFILE, &files);
+    }
     TW_RETURN_IF_ERROR(AcquireLock());
     TW_RETURN_IF_ERROR(EnsureSystemVmDisk(config_));
     for (const std::string& tenant : config_.tenants) {
@@ -250,11 +280,11 @@ void Agent::Serve() {
 }
 
 void Agent::AcceptControl() {
-    UniqueFd conn(::accept4(control_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    UniqueFd conn = Accept(control_fd_.get(), log_);
     if (!conn) {
         return;
     }
-    auto line = ReadLine(conn.get(), 2s);
+    auto line = ReadLine(conn.get(), kControlReadTimeout);
     if (!line.ok()) {
         return;
     }
@@ -280,12 +310,17 @@ void Agent::AcceptControl() {
 }
 
 void Agent::AcceptIoClient() {
-    UniqueFd conn(::accept4(io_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    UniqueFd conn = Accept(io_fd_.get(), log_);
     if (!conn) {
         return;
     }
     if (!mux_ || !mux_->upstream_alive()) {
         return;  // Closing the connection tells the runner the System VM is down.
+    }
+    ReapClients(/*all=*/false);
+    if (clients_.size() >= kMaxIoClients) {
+        log_->warn("io client refused: {} clients connected already", clients_.size());
+        return;
     }
     timeval tv{};
     tv.tv_sec = std::chrono::duration_cast<std::chrono::seconds>(kClientSendTimeout).count();
@@ -294,11 +329,16 @@ void Agent::AcceptIoClient() {
     std::shared_ptr<transport::Link> link = transport::MakeStreamLink(std::move(conn));
     auto done = std::make_shared<std::atomic<bool>>(false);
     SessionMux* mux = mux_.get();
-    clients_.push_back(Client{std::thread([mux, link, done] {
-                                  mux->ServeClient(link);
-                                  *done = true;
-                              }),
-                              done});
+    // std::thread reports a failed start only by throwing; the agent must outlive it.
+    try {
+        clients_.push_back(Client{std::thread([mux, link, done] {
+                                      mux->ServeClient(link);
+                                      *done = true;
+                                  }),
+                                  done});
+    } catch (const std::system_error& e) {
+        log_->error("io client refused: cannot start its thread: {}", e.what());
+    }
 }
 
 void Agent::ReapClients(bool all) {

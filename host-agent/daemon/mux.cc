@@ -1,5 +1,7 @@
 #include "daemon/mux.h"
 
+#include <cerrno>
+
 #include "common/log.h"
 #include "transport/codec.h"
 
@@ -22,7 +24,8 @@ Frame SessionCloseRequest(uint32_t session) {
 
 }  // namespace
 
-SessionMux::SessionMux(transport::Link& upstream) : upstream_(upstream) {}
+SessionMux::SessionMux(transport::Link& upstream, std::set<std::string> tenants)
+    : upstream_(upstream), tenants_(std::move(tenants)) {}
 
 SessionMux::~SessionMux() {
     Stop();
@@ -40,6 +43,7 @@ size_t SessionMux::active_sessions() const {
 
 void SessionMux::ServeClient(std::shared_ptr<transport::Link> client) {
     uint32_t session = 0;
+    Route route{client, std::make_shared<Outbox>(), 0};
     {
         std::lock_guard lock(mutex_);
         if (!upstream_alive_ || stopping_) {
@@ -49,24 +53,37 @@ void SessionMux::ServeClient(std::shared_ptr<transport::Link> client) {
         do {
             session = next_session_++;
         } while (session == transport::kControlSession || routes_.contains(session));
-        routes_[session] = Route{client, 0};
+        routes_[session] = route;
     }
+    std::thread writer([client, outbox = route.outbox] { WriteReplies(*client, *outbox); });
 
     for (;;) {
         Result<Frame> frame = client->Receive();
         if (!frame.ok()) {
             break;  // The client went away or spoke garbage; either way its session ends.
         }
-        if (transport::IsReply(frame->header.type) || IsControl(frame->header.type)) {
+        const transport::FrameHeader& header = frame->header;
+        if (transport::IsReply(header.type) || IsControl(header.type)) {
             refused_++;
-            if (!client->Send(transport::MakeReplyFrame(frame->header, -EPERM)).ok()) {
+            if (!Refuse(route, header, -EPERM)) {
                 break;
             }
             continue;
         }
+        if (header.type == static_cast<uint16_t>(MsgType::kSessionOpen)) {
+            std::string tenant(reinterpret_cast<const char*>(frame->payload.data()),
+                               frame->payload.size());
+            if (!tenants_.contains(tenant)) {
+                refused_++;
+                if (!Refuse(route, header, -ENOENT)) {
+                    break;
+                }
+                continue;
+            }
+        }
         {
             std::lock_guard lock(mutex_);
-            routes_[session].client_session = frame->header.session_id;
+            routes_[session].client_session = header.session_id;
         }
         frame->header.session_id = session;
         if (!upstream_.Send(*frame).ok()) {
@@ -80,8 +97,72 @@ void SessionMux::ServeClient(std::shared_ptr<transport::Link> client) {
         routes_.erase(session);
     }
     client->Close();
+    {
+        std::lock_guard lock(route.outbox->mutex);
+        route.outbox->closed = true;
+    }
+    route.outbox->cv.notify_all();
+    writer.join();
     if (upstream_alive_) {
         (void)upstream_.Send(SessionCloseRequest(session));
+    }
+}
+
+bool SessionMux::Refuse(const Route& route, const transport::FrameHeader& request,
+                        int64_t result) {
+    return Enqueue(route, transport::MakeReplyFrame(request, result));
+}
+
+bool SessionMux::Enqueue(const Route& route, Frame frame) {
+    Outbox& outbox = *route.outbox;
+    bool cut = false;
+    {
+        std::lock_guard lock(outbox.mutex);
+        if (outbox.closed) {
+            return false;
+        }
+        size_t size = sizeof(transport::FrameHeader) + frame.payload.size();
+        cut = outbox.bytes + size > kMaxQueuedBytes;
+        if (cut) {
+            outbox.closed = true;
+            outbox.frames.clear();
+            outbox.bytes = 0;
+        } else {
+            outbox.bytes += size;
+            outbox.frames.push_back(std::move(frame));
+        }
+    }
+    outbox.cv.notify_all();
+    if (cut) {
+        cut_off_++;
+        Logger("agent")->warn("client cut off: more than {} bytes of replies left unread",
+                              kMaxQueuedBytes);
+        route.client->Close();  // Ends its ServeClient, which closes its session upstream.
+    }
+    return !cut;
+}
+
+void SessionMux::WriteReplies(transport::Link& client, Outbox& outbox) {
+    for (;;) {
+        Frame frame;
+        {
+            std::unique_lock lock(outbox.mutex);
+            outbox.cv.wait(lock, [&] { return outbox.closed || !outbox.frames.empty(); });
+            if (outbox.frames.empty()) {
+                return;  // closed and drained
+            }
+            frame = std::move(outbox.frames.front());
+            outbox.frames.pop_front();
+            outbox.bytes -= sizeof(transport::FrameHeader) + frame.payload.size();
+        }
+        if (!client.Send(frame).ok()) {
+            client.Close();
+            std::lock_guard lock(outbox.mutex);
+            outbox.closed = true;
+            outbox.frames.clear();
+            outbox.bytes = 0;
+            return;
+        }
     }
 }
 
@@ -104,21 +185,18 @@ void SessionMux::RouteReplies() {
             continue;
         }
 
-        std::shared_ptr<transport::Link> client;
+        Route route;
         {
             std::lock_guard lock(mutex_);
             auto it = routes_.find(session);
             if (it == routes_.end()) {
                 continue;  // The client left before its reply came back.
             }
-            client = it->second.client;
+            route = it->second;
             frame->header.session_id = it->second.client_session;
         }
-        // A client that stops reading cannot stall the other tenants forever: its link's
-        // send fails once the socket's send timeout passes, and that ends its session.
-        if (!client->Send(*frame).ok()) {
-            client->Close();
-        }
+        // Never blocks: a client that stops reading is cut off, the other tenants carry on.
+        (void)Enqueue(route, std::move(*frame));
     }
     upstream_alive_ = false;
     FailAll();

@@ -4,15 +4,23 @@
 // Each client connection gets a session id of the agent's choosing; the mux rewrites the
 // session id of every frame on the way up and back, so a client can neither see nor reach
 // another client's session, and it refuses control messages (hello, shutdown, tenant list)
-// from clients: only the agent speaks on session 0. When a client goes away the mux closes
-// its session in the System VM, which frees every handle the session held.
+// from clients: only the agent speaks on session 0. A client may open sessions only for the
+// tenants the agent serves. When a client goes away the mux closes its session in the System
+// VM, which frees every handle the session held.
+//
+// Replies to a client go through a bounded queue of its own with a writer thread of its own,
+// so a client that stops reading never holds up the one thread that reads the System VM's
+// replies: once its queue passes kMaxQueuedBytes it is cut off.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
+#include <set>
+#include <string>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -24,7 +32,12 @@ namespace tw::agent {
 
 class SessionMux {
 public:
-    explicit SessionMux(transport::Link& upstream);
+    // Bytes of replies a client may leave unread before it is disconnected: more than a
+    // client with a few reads in flight ever has (a reply carries at most kMaxPayload).
+    static constexpr size_t kMaxQueuedBytes = 4u << 20;
+
+    // `tenants`: the only tenant names a client may open a session for.
+    SessionMux(transport::Link& upstream, std::set<std::string> tenants);
     ~SessionMux();
     SessionMux(const SessionMux&) = delete;
     SessionMux& operator=(const SessionMux&) = delete;
@@ -50,17 +63,36 @@ public:
     uint64_t frames_up() const { return frames_up_; }
     uint64_t frames_down() const { return frames_down_; }
     uint64_t refused() const { return refused_; }
+    uint64_t cut_off() const { return cut_off_; }
 
 private:
+    // Replies waiting for a client's writer thread.
+    struct Outbox {
+        std::mutex mutex;
+        std::condition_variable cv;
+        std::deque<transport::Frame> frames;
+        size_t bytes = 0;
+        bool closed = false;
+    };
+
     struct Route {
         std::shared_ptr<transport::Link> client;
-        uint32_t client_session;  // The id the client used; restored on replies.
+        std::shared_ptr<Outbox> outbox;
+        uint32_t client_session = 0;  // The id the client used; restored on replies.
     };
+
+    // Queues a reply for a client without blocking; false if the client was cut off.
+    bool Enqueue(const Route& route, transport::Frame frame);
+    // Sends a client's queued replies until its outbox is closed and empty.
+    static void WriteReplies(transport::Link& client, Outbox& outbox);
+    // A reply of `result` to `request` straight to the client (refusals never go upstream).
+    bool Refuse(const Route& route, const transport::FrameHeader& request, int64_t result);
 
     void RouteReplies();
     void FailAll();
 
     transport::Link& upstream_;
+    const std::set<std::string> tenants_;
     std::thread reader_;
     std::atomic<bool> upstream_alive_{true};
     std::atomic<bool> stopping_{false};
@@ -75,6 +107,7 @@ private:
     std::atomic<uint64_t> frames_up_{0};
     std::atomic<uint64_t> frames_down_{0};
     std::atomic<uint64_t> refused_{0};
+    std::atomic<uint64_t> cut_off_{0};
 };
 
 }  // namespace tw::agent

@@ -2,12 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "system_vm/io_server.h"
+#include "common/unique_fd.h"
+#include "transport/codec.h"
 #include "transport/file_client.h"
 
 namespace tw::agent {
@@ -31,7 +35,7 @@ protected:
         upstream_ = std::move(up_client);
         server_link_ = std::move(up_server);
         server_ = std::thread([this] { (void)system_vm::IoServer(dir_.string()).Serve(*server_link_); });
-        mux_ = std::make_unique<SessionMux>(*upstream_);
+        mux_ = std::make_unique<SessionMux>(*upstream_, std::set<std::string>{"alpha", "beta"});
         mux_->Start();
     }
 
@@ -111,6 +115,66 @@ TEST_F(MuxTest, AgentControlCallReachesTheServer) {
     ASSERT_GE(reply->payload.size(), sizeof(count));
     std::memcpy(&count, reply->payload.data(), sizeof(count));
     EXPECT_EQ(count, 2);
+}
+
+TEST_F(MuxTest, SessionsOnlyForTheAgentsTenants) {
+    // "gamma" exists on the server's disk but the agent does not serve it.
+    fs::create_directories(dir_ / "gamma");
+    auto gamma = transport::FileClient::Open(Connect(), 1, "gamma");
+    ASSERT_FALSE(gamma.ok());
+    EXPECT_EQ(gamma.error().err(), ENOENT);
+    EXPECT_EQ(mux_->refused(), 1u);
+    EXPECT_TRUE(transport::FileClient::Open(Connect(), 1, "alpha").ok());
+}
+
+// A client on a real socket that asks for far more than it reads is cut off; a client beside
+// it keeps being served meanwhile, because replies never wait on a slow client.
+TEST_F(MuxTest, ClientThatStopsReadingIsCutOffAndOthersCarryOn) {
+    std::ofstream(dir_ / "alpha" / "big") << std::string(256 * 1024, 'x');
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    UniqueFd hog_end(fds[0]);
+    std::shared_ptr<transport::Link> mux_end = transport::MakeStreamLink(UniqueFd(fds[1]));
+    client_threads_.emplace_back([this, mux_end] { mux_->ServeClient(mux_end); });
+    auto hog = transport::MakeStreamLink(std::move(hog_end));
+
+    auto send = [&](MsgType type, uint64_t id, const transport::Request& req) {
+        return hog->Send(transport::MakeRequestFrame(type, 1, id, transport::EncodeRequest(req)));
+    };
+    ASSERT_TRUE(send(MsgType::kSessionOpen, 1,
+                     {.type = MsgType::kSessionOpen, .path = std::string_view("alpha")})
+                    .ok());
+    ASSERT_TRUE(hog->Receive().ok());
+    ASSERT_TRUE(send(MsgType::kOpenAt, 2,
+                     {.type = MsgType::kOpenAt,
+                      .handle = transport::kCwdHandle,
+                      .flags = O_RDONLY,
+                      .path = std::string_view("/big")})
+                    .ok());
+    auto opened = hog->Receive();
+    ASSERT_TRUE(opened.ok());
+    transport::Reply decoded;
+    ASSERT_EQ(transport::DecodeReply(opened->payload, &decoded), 0);
+    ASSERT_GE(decoded.result, 0);
+    for (uint64_t id = 3; id < 3 + 64; ++id) {  // 64 x 128 KiB = 8 MiB of replies, unread
+        transport::Request read{.type = MsgType::kPread,
+                                .handle = static_cast<int32_t>(decoded.result),
+                                .arg = transport::kMaxData,
+                                .offset = 0};
+        if (!send(MsgType::kPread, id, read).ok()) {
+            break;
+        }
+    }
+
+    auto other = transport::FileClient::Open(Connect(), 1, "beta");
+    ASSERT_TRUE(other.ok()) << other.error().ToString();
+    for (int i = 0; i < 50; ++i) {
+        EXPECT_EQ((*other)->FaccessAt(transport::kCwdHandle, "/", R_OK, 0), 0);
+    }
+    for (int i = 0; i < 500 && mux_->cut_off() == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(mux_->cut_off(), 1u);
 }
 
 TEST_F(MuxTest, UpstreamDeathDisconnectsClients) {

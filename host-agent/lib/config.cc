@@ -1,5 +1,7 @@
 #include "host_agent/config.h"
 
+#include <algorithm>
+
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -173,8 +175,24 @@ Result<AgentConfig> ParseConfig(const std::string& toml_text, const std::string&
             if (!name || !ValidTenantName(*name)) {
                 return TypeError(origin, "tenants", "an array of tenant names ([a-z0-9_-])");
             }
+            if (std::find(config.tenants.begin(), config.tenants.end(), *name) !=
+                config.tenants.end()) {
+                return Error(EINVAL, origin + ": tenant '" + *name + "' is listed twice");
+            }
             config.tenants.push_back(*name);
         }
+    }
+    // Relative directories would depend on where each command happens to run, and the agent
+    // and its runners run from different places.
+    for (const auto& [key, dir] : {std::pair{"state_dir", &config.state_dir},
+                                   std::pair{"run_dir", &config.run_dir}}) {
+        if (dir->empty() || (*dir)[0] != '/') {
+            return TypeError(origin, key, "an absolute path");
+        }
+    }
+    // The longest socket the agent makes there must fit in sun_path (108 bytes with the NUL).
+    if (config.run_dir.size() + std::string_view("/system-vm.sock").size() >= 108) {
+        return TypeError(origin, "run_dir", "a path shorter than 92 bytes (it holds sockets)");
     }
     return config;
 }

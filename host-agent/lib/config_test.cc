@@ -61,6 +61,9 @@ TEST(Config, RejectsBrokenInput) {
         "tenants = [\"../etc\"]",               // bad tenant name
         "tenants = []",                         // empty list
         "run = 3",                              // table expected
+        "tenants = [\"a\", \"b\", \"a\"]",          // repeated tenant
+        "state_dir = \"var/lib/twinwall\"",       // relative directory
+        "run_dir = \"\"",                         // empty directory
     };
     for (const char* text : bad) {
         auto config = ParseConfig(text, "bad.toml");
@@ -70,6 +73,13 @@ TEST(Config, RejectsBrokenInput) {
                 << config.error().message();
         }
     }
+}
+
+TEST(Config, RunDirMustLeaveRoomForItsSockets) {
+    EXPECT_TRUE(ParseConfig("run_dir = \"/" + std::string(70, 'a') + "\"", "x.toml").ok());
+    auto config = ParseConfig("run_dir = \"/" + std::string(100, 'a') + "\"", "x.toml");
+    ASSERT_FALSE(config.ok());
+    EXPECT_NE(config.error().message().find("run_dir"), std::string::npos);
 }
 
 TEST(Config, TenantNames) {

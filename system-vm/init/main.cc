@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -60,6 +61,16 @@ void Say(const char* fmt, ...) {
 // `err` is passed explicitly because building `what` may itself change errno.
 [[noreturn]] void Fatal(const std::string& what, int err) {
     PowerOff(("fatal: " + what + ": " + std::strerror(err)).c_str());
+}
+
+// The I/O server holds every open file of every session: 1024 per session, and the agent
+// admits at most 256 clients at once. The default limit of 1024 would let one session starve
+// the rest; the kernel's ceiling (fs.nr_open, 2^20 by default) covers all of them.
+void RaiseFileLimit() {
+    rlimit limit{.rlim_cur = 1u << 20, .rlim_max = 1u << 20};
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        Say("setrlimit(RLIMIT_NOFILE): %s; serving with the default limit", std::strerror(errno));
+    }
 }
 
 void MountEarly() {
@@ -224,6 +235,7 @@ int main() {
         return 1;
     }
     MountEarly();
+    RaiseFileLimit();
     LoadModules();
     MountStorage();
     ServeHost(FindPort());

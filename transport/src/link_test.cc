@@ -122,6 +122,21 @@ TEST(StreamLink, RoundTripsFramesOverSocketpair) {
     }
 }
 
+// The agent bounds how long a reply may wait on a client with SO_SNDTIMEO; a peer that stops
+// reading must turn into an error, not a wait without end.
+TEST(StreamLink, SendTimeoutOnABlockingSocketIsETimedOut) {
+    auto [x, y] = SocketPair();
+    timeval tv{.tv_sec = 0, .tv_usec = 100 * 1000};
+    ASSERT_EQ(setsockopt(x.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+    auto a = MakeStreamLink(std::move(x));
+    Result<void> sent = Ok();
+    for (int i = 0; i < 1000 && sent.ok(); ++i) {  // far more than any socket buffer holds
+        sent = a->Send(TestFrame(i, kMaxPayload));
+    }
+    ASSERT_FALSE(sent.ok());
+    EXPECT_EQ(sent.error().err(), ETIMEDOUT);
+}
+
 TEST(StreamLink, ReassemblesFrameSplitAcrossManyWrites) {
     auto [x, y] = SocketPair();
     auto b = MakeStreamLink(std::move(y));

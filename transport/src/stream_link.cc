@@ -9,6 +9,7 @@
 //    Close(), so a concurrent reader never sees the number reused.
 // Writes never raise SIGPIPE: sockets use MSG_NOSIGNAL; for other fds SIGPIPE is blocked in
 // the writing thread around the write and a SIGPIPE the write itself raised is consumed.
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -102,10 +103,15 @@ private:
                 if (errno == EINTR) {
                     continue;
                 }
-                if (errno == EAGAIN) {
+                if (errno == EAGAIN && (fcntl(fd_.get(), F_GETFL) & O_NONBLOCK) != 0) {
                     pollfd p{.fd = fd_.get(), .events = POLLOUT, .revents = 0};
                     (void)poll(&p, 1, -1);
                     continue;
+                }
+                if (errno == EAGAIN) {
+                    // A blocking fd says EAGAIN only when its SO_SNDTIMEO ran out: the peer
+                    // stopped reading, and waiting longer is what the timeout forbids.
+                    return Error(ETIMEDOUT, "stream link: write: the peer stopped reading");
                 }
                 int err = errno == ECONNRESET ? EPIPE : errno;
                 return Error(err, "stream link: write");
