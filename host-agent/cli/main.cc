@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
     auto* stop = app.add_subcommand("stop", "Shut the System VM down cleanly and stop the agent");
 
     auto* status = app.add_subcommand("status", "Show System VM state, accelerator and tenants");
+    status->footer("Exit status 0 when the agent runs, 3 when it does not.");
     bool json = false;
     status->add_flag("--json", json, "Print the status as JSON");
 
@@ -47,12 +48,20 @@ int main(int argc, char** argv) {
                                           "fresh micro-VM");
     tw::agent::RunOptions run_options;
     std::string run_isolation;
+    run->footer(
+        "Defaults come from the config ([run]; built in: tenant default, isolation system-vm,\n"
+        "timeout 300 s, memory 256 MiB). in-process runs need no agent; the two modes have\n"
+        "separate storage (see `cp --isolation`).\n"
+        "Exit status: the program's own, 128+N if it died of signal N, 124 timeout,\n"
+        "125 agent error (unknown tenant, agent not running), 126 not a runnable program\n"
+        "(not ELF, 32-bit, dynamically linked), 127 program not found.");
     run->add_option("--tenant", run_options.tenant, "Tenant whose storage the program sees");
     run->add_option("--isolation", run_isolation, "in-process or system-vm")
         ->check(CheckIsolation);
-    run->add_option("--timeout", run_options.timeout_s, "Kill the micro-VM after S seconds")
+    run->add_option("--timeout", run_options.timeout_s,
+                    "Kill the micro-VM after S seconds (0: no limit)")
         ->check(CLI::Range(0u, 86400u));
-    run->add_option("--memory", run_options.memory_mib, "Guest memory in MiB")
+    run->add_option("--memory", run_options.memory_mib, "Guest memory in MiB (16 to 65536)")
         ->check(CLI::Range(16u, 65536u));
     run->add_option("--env", run_options.env, "Environment variable K=V for the program");
     run->add_option("command", run_options.command, "PROGRAM [ARGS...] (after --)")->required();
@@ -61,8 +70,11 @@ int main(int argc, char** argv) {
     std::string cp_from;
     std::string cp_to;
     std::string cp_isolation;
-    cp->add_option("from", cp_from, "Source")->required();
-    cp->add_option("to", cp_to, "Destination")->required();
+    cp->footer("Both sides are file paths: a directory as the destination is not expanded.\n"
+               "TENANT:PATH is absolute inside the tenant's root. Exit status 0, 1 if the copy\n"
+               "failed, 125 agent error.");
+    cp->add_option("from", cp_from, "Source file")->required();
+    cp->add_option("to", cp_to, "Destination file")->required();
     cp->add_option("--isolation", cp_isolation, "Storage of which mode (default: config)")
         ->check(CheckIsolation);
 
