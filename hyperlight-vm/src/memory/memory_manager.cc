@@ -125,13 +125,22 @@ Result<void> MemoryManager::ReprotectPages(uint64_t start, uint64_t end, int pro
 }
 
 int64_t MemoryManager::MapAnonymous(uint64_t start, uint64_t len, int prot, VmaKind kind,
-                                    bool populate) {
+                                    bool populate, bool replace) {
     Vma vma{.start = start, .end = start + len, .prot = prot, .kind = kind};
-    vmas_.Insert(vma);
+    // The area count is checked before anything changes, so hitting the cap leaves the old
+    // mapping in place.
+    if (!(replace ? vmas_.Replace(vma) : vmas_.Insert(vma)).ok()) {
+        return -ENOMEM;
+    }
+    if (replace && !ReleasePages(start, start + len).ok()) {
+        return -ENOMEM;
+    }
     if (populate && (prot & 7) != 0) {
         if (!Populate(vma, start, start + len).ok()) {
             (void)ReleasePages(start, start + len);
-            vmas_.Remove(start, start + len);
+            // Cannot hit the cap: the count goes back to what it was before the insert, or
+            // after the removal that Replace checked.
+            (void)vmas_.Remove(start, start + len);
             return -ENOMEM;
         }
     }
@@ -167,23 +176,18 @@ int64_t MemoryManager::Mmap(uint64_t addr, uint64_t len, uint64_t prot, uint64_t
         if (addr > layout::kUserEnd || len > layout::kUserEnd - addr) {
             return -ENOMEM;
         }
-        if (!vmas_.IsFree(addr, addr + len)) {
-            if ((flags & kMapFixedNoReplace) != 0) {
-                return -EEXIST;
-            }
-            if (!ReleasePages(addr, addr + len).ok()) {
-                return -ENOMEM;
-            }
-            vmas_.Remove(addr, addr + len);
+        bool replace = !vmas_.IsFree(addr, addr + len);
+        if (replace && (flags & kMapFixedNoReplace) != 0) {
+            return -EEXIST;
         }
-        return MapAnonymous(addr, len, p, VmaKind::kAnonymous, populate);
+        return MapAnonymous(addr, len, p, VmaKind::kAnonymous, populate, replace);
     }
 
     // A hint is taken when the range is free, as Linux does; otherwise search top-down.
     uint64_t hint = PageUp(std::min(addr, layout::kUserEnd));
     if (addr != 0 && hint >= layout::kUserMin && len <= layout::kUserEnd - hint &&
         vmas_.IsFree(hint, hint + len) && (flags & kMap32Bit) == 0) {
-        return MapAnonymous(hint, len, p, VmaKind::kAnonymous, populate);
+        return MapAnonymous(hint, len, p, VmaKind::kAnonymous, populate, /*replace=*/false);
     }
     std::optional<uint64_t> start =
         (flags & kMap32Bit) != 0 ? vmas_.FindFreeTopDown(len, kMap32BitLow, kMap32BitHigh)
@@ -191,7 +195,7 @@ int64_t MemoryManager::Mmap(uint64_t addr, uint64_t len, uint64_t prot, uint64_t
     if (!start) {
         return -ENOMEM;
     }
-    return MapAnonymous(*start, len, p, VmaKind::kAnonymous, populate);
+    return MapAnonymous(*start, len, p, VmaKind::kAnonymous, populate, /*replace=*/false);
 }
 
 int64_t MemoryManager::Munmap(uint64_t addr, uint64_t len) {
@@ -200,10 +204,10 @@ int64_t MemoryManager::Munmap(uint64_t addr, uint64_t len) {
         return -EINVAL;
     }
     uint64_t end = addr + PageUp(len);
-    if (!ReleasePages(addr, end).ok()) {
+    // Splitting an area can hit the area cap: fail before any page is released.
+    if (!vmas_.Remove(addr, end).ok() || !ReleasePages(addr, end).ok()) {
         return -ENOMEM;
     }
-    vmas_.Remove(addr, end);
     return 0;
 }
 
@@ -222,7 +226,11 @@ int64_t MemoryManager::Mprotect(uint64_t addr, uint64_t len, uint64_t prot) {
         return -ENOMEM;
     }
     int p = static_cast<int>(prot & 7);
-    for (const Vma& old : vmas_.Protect(addr, end, p)) {
+    auto changed = vmas_.Protect(addr, end, p);
+    if (!changed.ok()) {
+        return -ENOMEM;
+    }
+    for (const Vma& old : *changed) {
         bool removed = (old.prot & ~p & 7) != 0;
         if (!ReprotectPages(old.start, old.end, p, removed).ok()) {
             return -ENOMEM;
@@ -268,14 +276,13 @@ int64_t MemoryManager::Brk(uint64_t addr) {
         }
         uint64_t grow = new_top - old_top;
         if (MapAnonymous(old_top, grow, kProtRead | kProtWrite, VmaKind::kBrk,
-                         grow <= kEagerPopulateLimit) < 0) {
+                         grow <= kEagerPopulateLimit, /*replace=*/false) < 0) {
             return current;
         }
     } else if (new_top < old_top) {
-        if (!ReleasePages(new_top, old_top).ok()) {
+        if (!vmas_.Remove(new_top, old_top).ok() || !ReleasePages(new_top, old_top).ok()) {
             return current;
         }
-        vmas_.Remove(new_top, old_top);
     }
     brk_end_ = addr;
     return static_cast<int64_t>(brk_end_);
@@ -291,7 +298,7 @@ Result<void> MemoryManager::MapRegion(uint64_t start, uint64_t len, int prot, Vm
         return Error(EEXIST, "region overlaps an existing mapping");
     }
     Vma vma{.start = start, .end = start + len, .prot = prot & 7, .kind = kind};
-    vmas_.Insert(vma);
+    TW_RETURN_IF_ERROR(vmas_.Insert(vma));
     populate_start = std::max(populate_start, start);
     populate_end = std::min(populate_end, start + len);
     if (populate_start < populate_end) {
@@ -346,6 +353,23 @@ Result<std::vector<std::span<std::byte>>> MemoryManager::UserSpans(GuestVirtAddr
             }
         }));
     return spans;
+}
+
+uint64_t MemoryManager::AccessiblePrefix(GuestVirtAddr va, uint64_t len, Access access) const {
+    uint64_t start = va.value();
+    if (start >= layout::kUserEnd) {
+        return 0;
+    }
+    uint64_t end = start + std::min(len, layout::kUserEnd - start);
+    uint64_t cursor = start;
+    while (cursor < end) {
+        const Vma* vma = vmas_.Find(cursor);
+        if (vma == nullptr || !Allows(vma->prot, access)) {
+            break;
+        }
+        cursor = std::min(vma->end, end);
+    }
+    return cursor - start;
 }
 
 Result<void> MemoryManager::CopyFromUser(GuestVirtAddr va, std::span<std::byte> out) {

@@ -73,6 +73,9 @@ public:
     // mapping that were never touched are populated first.
     Result<std::vector<std::span<std::byte>>> UserSpans(GuestVirtAddr va, uint64_t len,
                                                         Access access);
+    // How many bytes from `va` on, at most `len`, lie in mappings with the rights `access`
+    // needs: the part of a buffer a copy would reach before it faults. Populates nothing.
+    uint64_t AccessiblePrefix(GuestVirtAddr va, uint64_t len, Access access) const;
     Result<void> CopyFromUser(GuestVirtAddr va, std::span<std::byte> out);
     Result<void> CopyToUser(GuestVirtAddr va, std::span<const std::byte> in);
     // A NUL-terminated string of at most max_len bytes before the NUL: EFAULT, or
@@ -106,8 +109,10 @@ private:
     Result<void> ReleasePages(uint64_t start, uint64_t end);
     // Rewrites the PTEs of the populated pages of [start, end) for `prot`.
     Result<void> ReprotectPages(uint64_t start, uint64_t end, int prot, bool rights_removed);
-    // Maps a new anonymous area over a free range and populates it if small.
-    int64_t MapAnonymous(uint64_t start, uint64_t len, int prot, VmaKind kind, bool populate);
+    // Maps a new anonymous area over a free range, or over whatever is there when `replace`,
+    // and populates it if asked.
+    int64_t MapAnonymous(uint64_t start, uint64_t len, int prot, VmaKind kind, bool populate,
+                         bool replace);
     // Checks every page of [va, va + len) and yields its host bytes.
     template <typename Fn>
     Result<void> ForEachUserChunk(uint64_t va, uint64_t len, Access access, bool check_prot,

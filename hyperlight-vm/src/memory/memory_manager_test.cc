@@ -274,5 +274,41 @@ TEST_F(MemoryManagerTest, MadviseDontNeedZeroesButKeepsMapping) {
     EXPECT_EQ(mm_->Madvise(a + kP, kP, MADV_DONTNEED), -ENOMEM);
 }
 
+// A program that splits one PROT_NONE mapping by making every other page readable: once the
+// areas reach Linux's vm.max_map_count the split fails with ENOMEM and changes nothing.
+TEST_F(MemoryManagerTest, SplittingStopsAtTheAreaCap) {
+    constexpr uint64_t kPages = 2 * VmaSet::kDefaultMaxAreas;
+    int64_t base = mm_->Mmap(0, kPages * kP, PROT_NONE, kAnon, -1, 0);
+    ASSERT_GT(base, 0);
+    auto at = [&](uint64_t page) { return static_cast<uint64_t>(base) + page * kP; };
+    uint64_t page = 1;
+    int64_t r = 0;
+    for (; page < kPages; page += 2) {
+        r = mm_->Mprotect(at(page), kP, PROT_READ);
+        if (r != 0) {
+            break;
+        }
+    }
+    EXPECT_EQ(r, -ENOMEM);
+    EXPECT_EQ(mm_->vmas().Find(at(page))->prot, 0);
+    // Each split adds two areas; one more mapping of its own takes the count to the cap.
+    ASSERT_EQ(mm_->vmas().size(), VmaSet::kDefaultMaxAreas - 1);
+    ASSERT_GT(mm_->Mmap(0, kP, PROT_READ, kAnon, -1, 0), 0);
+    ASSERT_EQ(mm_->vmas().size(), VmaSet::kDefaultMaxAreas);
+    const std::vector<Vma> before = mm_->vmas().All();
+
+    // Other calls that would split are refused too, without effect.
+    EXPECT_EQ(mm_->Munmap(at(page + 2), kP), -ENOMEM);
+    EXPECT_EQ(mm_->Mmap(at(page + 2), kP, PROT_READ, kAnon | MAP_FIXED, -1, 0), -ENOMEM);
+    EXPECT_EQ(mm_->Mmap(0, kP, kRw, kAnon, -1, 0), -ENOMEM);
+    EXPECT_EQ(mm_->vmas().All(), before);
+
+    // Calls that add no area still work, and unmapping everything brings the count back.
+    EXPECT_EQ(mm_->Mprotect(at(1), kP, PROT_NONE), 0);
+    EXPECT_EQ(mm_->Munmap(static_cast<uint64_t>(base), kPages * kP), 0);
+    EXPECT_EQ(mm_->vmas().size(), 1u);
+    EXPECT_GT(mm_->Mmap(0, kP, PROT_READ, kAnon, -1, 0), 0);
+}
+
 }  // namespace
 }  // namespace tw::hyperlight

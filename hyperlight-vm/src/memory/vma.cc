@@ -1,8 +1,19 @@
 #include "memory/vma.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <iterator>
 
 namespace tw::hyperlight {
+
+namespace {
+
+// True when `b` starts where `a` ends and the two would be one area.
+bool Mergeable(const Vma& a, const Vma& b) {
+    return a.end == b.start && a.prot == b.prot && a.kind == b.kind;
+}
+
+}  // namespace
 
 const Vma* VmaSet::Find(uint64_t addr) const {
     auto it = by_start_.upper_bound(addr);
@@ -66,10 +77,71 @@ std::optional<uint64_t> VmaSet::FindFreeTopDown(uint64_t len, uint64_t lowest,
     return std::nullopt;
 }
 
-void VmaSet::Insert(const Vma& vma) {
+size_t VmaSet::CountAfter(uint64_t start, uint64_t end, const std::vector<Vma>& inside) const {
+    // Only the areas that intersect the range and its two neighbours can change; rebuild that
+    // stretch as it will be and count it with its merges.
+    std::vector<Vma> stretch;
+    size_t replaced = 0;
+    auto it = by_start_.lower_bound(start);
+    if (it != by_start_.begin() && std::prev(it)->second.end > start) {
+        --it;
+    }
+    if (it != by_start_.begin()) {
+        stretch.push_back(std::prev(it)->second);
+        ++replaced;
+    }
+    std::optional<Vma> right;
+    for (; it != by_start_.end() && it->second.start < end; ++it) {
+        ++replaced;
+        const Vma& vma = it->second;
+        if (vma.start < start) {
+            Vma left = vma;
+            left.end = start;
+            stretch.push_back(left);
+        }
+        if (vma.end > end) {
+            right = vma;
+            right->start = end;
+        }
+    }
+    stretch.insert(stretch.end(), inside.begin(), inside.end());
+    if (right) {
+        stretch.push_back(*right);
+    }
+    if (it != by_start_.end()) {
+        stretch.push_back(it->second);
+        ++replaced;
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < stretch.size(); ++i) {
+        if (i == 0 || !Mergeable(stretch[i - 1], stretch[i])) {
+            ++count;
+        }
+    }
+    return by_start_.size() - replaced + count;
+}
+
+Result<void> VmaSet::CheckCount(size_t count) const {
+    // A change that adds no area is always allowed, so a program at the cap can still unmap.
+    if (count > max_areas_ && count > by_start_.size()) {
+        return Error(ENOMEM, "too many memory areas");
+    }
+    return Ok();
+}
+
+Result<void> VmaSet::Insert(const Vma& vma) {
+    TW_RETURN_IF_ERROR(CheckCount(CountAfter(vma.start, vma.end, {vma})));
     by_start_[vma.start] = vma;
     MergeAround(vma.start);
     MergeAround(vma.end);
+    return Ok();
+}
+
+Result<void> VmaSet::Replace(const Vma& vma) {
+    TW_RETURN_IF_ERROR(CheckCount(CountAfter(vma.start, vma.end, {})));
+    TW_RETURN_IF_ERROR(CheckCount(CountAfter(vma.start, vma.end, {vma})));
+    (void)Remove(vma.start, vma.end);  // checked above
+    return Insert(vma);                // likewise, on the set with the range now free
 }
 
 void VmaSet::SplitAt(uint64_t addr) {
@@ -101,11 +173,12 @@ void VmaSet::MergeAround(uint64_t addr) {
     }
 }
 
-std::vector<Vma> VmaSet::Remove(uint64_t start, uint64_t end) {
+Result<std::vector<Vma>> VmaSet::Remove(uint64_t start, uint64_t end) {
     std::vector<Vma> removed;
     if (start >= end) {
         return removed;
     }
+    TW_RETURN_IF_ERROR(CheckCount(CountAfter(start, end, {})));
     SplitAt(start);
     SplitAt(end);
     auto it = by_start_.lower_bound(start);
@@ -116,11 +189,25 @@ std::vector<Vma> VmaSet::Remove(uint64_t start, uint64_t end) {
     return removed;
 }
 
-std::vector<Vma> VmaSet::Protect(uint64_t start, uint64_t end, int prot) {
+Result<std::vector<Vma>> VmaSet::Protect(uint64_t start, uint64_t end, int prot) {
     std::vector<Vma> changed;
     if (start >= end) {
         return changed;
     }
+    std::vector<Vma> inside;
+    for (auto it = by_start_.lower_bound(start); it != by_start_.end() && it->second.start < end;
+         ++it) {
+        inside.push_back(it->second);
+    }
+    if (const Vma* first = Find(start); first != nullptr && first->start < start) {
+        inside.insert(inside.begin(), *first);
+    }
+    for (Vma& piece : inside) {
+        piece.start = std::max(piece.start, start);
+        piece.end = std::min(piece.end, end);
+        piece.prot = prot;
+    }
+    TW_RETURN_IF_ERROR(CheckCount(CountAfter(start, end, inside)));
     SplitAt(start);
     SplitAt(end);
     for (auto it = by_start_.lower_bound(start); it != by_start_.end() && it->second.start < end;

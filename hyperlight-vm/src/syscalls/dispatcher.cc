@@ -227,11 +227,33 @@ int64_t GuestProcess::Dispatch(uint64_t nr, const std::array<uint64_t, 6>& a) {
 }
 
 int64_t GuestProcess::Unsupported(uint64_t nr) {
-    if (warned_calls_.size() < 512 && warned_calls_.insert(nr).second) {
-        log_->warn("system call not supported, returning ENOSYS: nr={} name={}", nr,
-                   SyscallName(nr));
+    switch (warned_calls_.Check(nr)) {
+        case WarnOnce::Verdict::kLog:
+            log_->warn("system call not supported, returning ENOSYS: nr={} name={}", nr,
+                       SyscallName(nr));
+            break;
+        case WarnOnce::Verdict::kLogLimit:
+            log_->warn("{} unsupported system calls logged; further ones are not logged",
+                       kMaxWarnedCodes);
+            break;
+        case WarnOnce::Verdict::kQuiet:
+            break;
     }
     return -ENOSYS;
+}
+
+bool GuestProcess::FirstUnsupportedIoctl(uint64_t code) {
+    switch (warned_ioctls_.Check(code)) {
+        case WarnOnce::Verdict::kLog:
+            return true;
+        case WarnOnce::Verdict::kLogLimit:
+            log_->warn("{} unsupported ioctl and fcntl codes logged; further ones are not logged",
+                       kMaxWarnedCodes);
+            return false;
+        case WarnOnce::Verdict::kQuiet:
+            return false;
+    }
+    return false;
 }
 
 void GuestProcess::Terminate(Termination::Kind kind, int code, std::string detail) {

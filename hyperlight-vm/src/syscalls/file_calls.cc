@@ -93,38 +93,64 @@ int64_t GuestProcess::Close(int64_t fd) {
     return fds_.Close(fd);
 }
 
-int64_t GuestProcess::ReadThroughBounce(OpenFile& file, const UserRange& range,
-                                        std::optional<int64_t> offset) {
-    uint64_t len = std::min(range.len, kIoChunk);
-    std::vector<std::byte> buffer(len);
+int64_t GuestProcess::ReadIntoUnwritable(OpenFile& file, std::optional<int64_t> offset) {
+    // Find out whether the read would deliver anything, without taking it: look at one byte
+    // where the read would start, or, on a pipe or terminal, wait for input as the read would
+    // and ask how much came.
+    std::array<std::byte, 1> probe{};
     int64_t n;
-    if (file.is_stdio()) {
-        n = ::read(file.host_fd(), buffer.data(), len);
+    if (!file.is_stdio()) {
+        int64_t at = offset ? *offset : files_.Lseek(file.handle(), 0, SEEK_CUR);
+        n = at < 0 ? -ESPIPE : files_.Pread(file.handle(), probe, at);
+    } else if (off_t at = lseek(file.host_fd(), 0, SEEK_CUR); at >= 0) {
+        n = pread(file.host_fd(), probe.data(), probe.size(), at);
         n = n < 0 ? -errno : n;
     } else {
-        n = offset ? files_.Pread(file.handle(), buffer, *offset)
-                   : files_.Read(file.handle(), buffer);
+        bool nonblocking = (file.stdio_flags() & O_NONBLOCK) != 0;
+        struct pollfd pfd {
+            .fd = file.host_fd(), .events = POLLIN, .revents = 0
+        };
+        int ready = poll(&pfd, 1, nonblocking ? 0 : -1);
+        if (ready < 0) {
+            return -errno;
+        }
+        if (ready == 0) {
+            return -EAGAIN;
+        }
+        int available = 0;
+        n = ioctl(file.host_fd(), FIONREAD, &available) == 0 ? available : -ENOTTY;
     }
-    if (n <= 0) {
-        return n;
+    // Data to deliver, or a file that cannot be looked at without consuming: the copy fails.
+    if (n > 0 || n == -ESPIPE || n == -ENOTTY) {
+        return -EFAULT;
     }
-    return memory_.CopyToUser(GuestVirtAddr(range.base), std::span(buffer.data(), n)).ok()
-               ? n
-               : -EFAULT;
+    return n;
 }
 
 int64_t GuestProcess::StdioRead(OpenFile& file, std::span<const UserRange> ranges) {
     std::vector<struct iovec> iov;
     for (const UserRange& r : ranges) {
-        auto spans = memory_.UserSpans(GuestVirtAddr(r.base), r.len, Access::kWrite);
+        // Only the writable start of the buffers is read into, so a bad page costs no input
+        // (Linux returns what it copied before the page, and fails only if that is nothing).
+        uint64_t usable = memory_.AccessiblePrefix(GuestVirtAddr(r.base), r.len, Access::kWrite);
+        if (usable == 0 && r.len > 0) {
+            if (iov.empty()) {
+                return ReadIntoUnwritable(file, std::nullopt);
+            }
+            break;
+        }
+        auto spans = memory_.UserSpans(GuestVirtAddr(r.base), usable, Access::kWrite);
         if (!spans.ok()) {
             if (iov.empty()) {
-                return ReadThroughBounce(file, r, std::nullopt);
+                return -EFAULT;
             }
             break;
         }
         for (std::span<std::byte> s : *spans) {
             iov.push_back({s.data(), s.size()});
+        }
+        if (usable < r.len) {
+            break;
         }
     }
     if (iov.empty()) {
@@ -197,13 +223,16 @@ int64_t GuestProcess::ReadV(int64_t fd, std::span<const UserRange> ranges,
     for (const UserRange& r : ranges) {
         uint64_t done = 0;
         while (done < r.len) {
-            uint64_t chunk = std::min(r.len - done, kIoChunk);
+            // Only the writable start of the buffer is read into, so a bad page consumes no
+            // file data: the count so far is returned, or EFAULT if it is nothing.
+            uint64_t chunk = memory_.AccessiblePrefix(
+                GuestVirtAddr(r.base + done), std::min(r.len - done, kIoChunk), Access::kWrite);
+            if (chunk == 0) {
+                return total > 0 ? total : ReadIntoUnwritable(*file, offset);
+            }
             auto spans = memory_.UserSpans(GuestVirtAddr(r.base + done), chunk, Access::kWrite);
             if (!spans.ok()) {
-                if (total > 0) {
-                    return total;
-                }
-                return ReadThroughBounce(*file, UserRange{r.base + done, chunk}, offset);
+                return total > 0 ? total : -EFAULT;
             }
             std::span<std::byte> target;
             if (spans->size() == 1) {
@@ -616,7 +645,7 @@ int64_t GuestProcess::Fcntl(int64_t fd, uint64_t cmd, uint64_t arg) {
         default:
             // Record locks and leases are not served yet (the protocol has no lock call):
             // the program sees EINVAL, as from a file system without lock support.
-            if (warned_ioctls_.insert(0x1'0000'0000ull | cmd).second) {
+            if (FirstUnsupportedIoctl(0x1'0000'0000ull | cmd)) {
                 log_->warn("fcntl command not supported, returning EINVAL: cmd={}", cmd);
             }
             return -EINVAL;
@@ -651,7 +680,7 @@ int64_t GuestProcess::Ioctl(int64_t fd, uint64_t request, uint64_t arg) {
         default:
             // Terminal control and device ioctls are not relayed: the program may not change
             // the runner's terminal, and tenant files are not devices.
-            if (warned_ioctls_.insert(req).second) {
+            if (FirstUnsupportedIoctl(req)) {
                 log_->warn("ioctl request not supported, returning ENOTTY: request={:#x}", req);
             }
             return -ENOTTY;

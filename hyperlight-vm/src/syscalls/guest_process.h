@@ -10,7 +10,6 @@
 #include <array>
 #include <cstdint>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -19,6 +18,7 @@
 #include "hyperlight_vm/micro_vm.h"
 #include "memory/memory_manager.h"
 #include "syscalls/fd_table.h"
+#include "syscalls/warn_once.h"
 #include "transport/file_client.h"
 
 namespace tw::hyperlight {
@@ -115,10 +115,10 @@ private:
     int64_t ReadPath(uint64_t user_path, std::string& out);
     int64_t StdioRead(OpenFile& file, std::span<const UserRange> ranges);
     int64_t StdioWrite(OpenFile& file, std::span<const UserRange> ranges);
-    // A read whose destination does not translate: read into a host buffer first, as Linux
-    // only faults when it copies (a read at end of file returns 0 even into a bad buffer).
-    int64_t ReadThroughBounce(OpenFile& file, const UserRange& range,
-                              std::optional<int64_t> offset);
+    // A read whose destination's first byte is not writable. Linux only faults when it
+    // copies, so this is 0 at end of file, the read's own error if it has one, and otherwise
+    // EFAULT with no data consumed. `offset` is pread's.
+    int64_t ReadIntoUnwritable(OpenFile& file, std::optional<int64_t> offset);
     int64_t HostStat(int host_fd, struct stat& st);
     int64_t CopyStatOut(const struct stat& st, uint64_t statbuf);
     // Writing to a closed pipe: SIGPIPE unless the program ignores it, then EPIPE.
@@ -126,6 +126,12 @@ private:
 
     void Terminate(Termination::Kind kind, int code, std::string detail);
     int64_t Unsupported(uint64_t nr);
+    // True the first time an unsupported ioctl request or fcntl command is seen, while fewer
+    // than kMaxWarnedCodes were logged; logs once that the cap was reached.
+    bool FirstUnsupportedIoctl(uint64_t code);
+
+    // Distinct unsupported codes logged per kind before the VMM stops logging new ones.
+    static constexpr size_t kMaxWarnedCodes = 512;
 
     MemoryManager& memory_;
     transport::FileClient& files_;
@@ -139,8 +145,8 @@ private:
     std::array<std::array<uint64_t, 2>, 16> rlimits_{};
     std::array<char, 16> name_{};
     std::optional<Termination> termination_;
-    std::set<uint64_t> warned_calls_;
-    std::set<uint64_t> warned_ioctls_;
+    WarnOnce warned_calls_{kMaxWarnedCodes};
+    WarnOnce warned_ioctls_{kMaxWarnedCodes};  // fcntl commands with bit 32 set
     uint64_t calls_served_ = 0;
     std::vector<std::byte> bounce_;
     std::shared_ptr<spdlog::logger> log_;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "system_vm/io_server.h"
@@ -258,6 +260,122 @@ TEST_F(GuestProcessTest, UnknownCallsAreEnosys) {
 
 // Hostile call pages: every call number with random arguments, memory calls included (a
 // guest kernel that was taken over can send anything). The VMM must only ever answer.
+// Linux copies to the buffer as it reads, so a read into a bad buffer consumes only what it
+// could deliver: EFAULT and nothing when the first byte is bad, else a short count.
+TEST_F(GuestProcessTest, ReadIntoABadBufferConsumesNothingItCannotDeliver) {
+    std::string big(64 << 10, '\0');
+    for (size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<char>('a' + i % 26 + (i / 26) % 3);
+    }
+    std::ofstream(dir_ / "t/data/big.bin", std::ios::binary) << big;
+    int64_t fd = Call(__NR_openat, static_cast<uint64_t>(AT_FDCWD), Str("data/big.bin"), O_RDONLY);
+    ASSERT_GE(fd, 3);
+    auto offset = [&] { return Call(__NR_lseek, fd, 0, SEEK_CUR); };
+    uint64_t ro = kBuf + 0x40000;
+    ASSERT_EQ(mm_->Mprotect(ro, 4 * kPageSize, PROT_READ), 0);
+
+    EXPECT_EQ(Call(__NR_read, fd, ro, 4096), -EFAULT);
+    EXPECT_EQ(offset(), 0);
+    EXPECT_EQ(Call(__NR_read, fd, ro - 100, 4096), 100);
+    EXPECT_EQ(Read(ro - 100, 100), big.substr(0, 100));
+    EXPECT_EQ(offset(), 100);
+    // A large read stops at the read-only pages too.
+    EXPECT_EQ(Call(__NR_read, fd, ro - 0x8000, 1 << 20), 0x8000);
+    EXPECT_EQ(Read(ro - 0x8000, 0x8000), big.substr(100, 0x8000));
+    EXPECT_EQ(offset(), 100 + 0x8000);
+    // And at an unmapped page.
+    uint64_t hole = kBuf + 0x60000;
+    ASSERT_EQ(mm_->Munmap(hole, kPageSize), 0);
+    EXPECT_EQ(Call(__NR_read, fd, hole, 10), -EFAULT);
+    EXPECT_EQ(Call(__NR_read, fd, hole - 10, 100), 10);
+    EXPECT_EQ(offset(), 110 + 0x8000);
+
+    // readv stops at the first bad iovec; preadv and pread read at their offset.
+    uint64_t good = kBuf + 0x1000;
+    uint64_t iov[4] = {good, 5, ro, 5};
+    ASSERT_TRUE(mm_->CopyToUser(GuestVirtAddr(kBuf + 0x100), std::as_bytes(std::span(iov))).ok());
+    ASSERT_EQ(Call(__NR_lseek, fd, 0, SEEK_SET), 0);
+    EXPECT_EQ(Call(__NR_readv, fd, kBuf + 0x100, 2), 5);
+    EXPECT_EQ(offset(), 5);
+    EXPECT_EQ(Call(__NR_readv, fd, kBuf + 0x110, 1), -EFAULT);
+    EXPECT_EQ(Call(__NR_preadv, fd, kBuf + 0x110, 1, 7), -EFAULT);
+    EXPECT_EQ(Call(__NR_pread64, fd, ro, 10, 0), -EFAULT);
+    EXPECT_EQ(Call(__NR_pread64, fd, ro - 3, 10, 40), 3);
+    EXPECT_EQ(Read(ro - 3, 3), big.substr(40, 3));
+    EXPECT_EQ(offset(), 5);
+
+    // With nothing to deliver there is nothing to copy: 0 at end of file, and a read's own
+    // error comes first.
+    EXPECT_EQ(Call(__NR_pread64, fd, ro, 10, big.size()), 0);
+    ASSERT_EQ(Call(__NR_lseek, fd, 0, SEEK_END), static_cast<int64_t>(big.size()));
+    EXPECT_EQ(Call(__NR_read, fd, ro, 10), 0);
+    int64_t dir = Call(__NR_openat, static_cast<uint64_t>(AT_FDCWD), Str("data"), O_RDONLY);
+    ASSERT_GE(dir, 3);
+    EXPECT_EQ(Call(__NR_read, dir, ro, 10), -EISDIR);
+    int64_t wronly =
+        Call(__NR_openat, static_cast<uint64_t>(AT_FDCWD), Str("data/f.txt"), O_WRONLY);
+    ASSERT_GE(wronly, 3);
+    EXPECT_EQ(Call(__NR_read, wronly, ro, 10), -EBADF);
+}
+
+// The same for standard input, here a pipe: the input stays in the pipe.
+TEST_F(GuestProcessTest, StdinReadIntoABadBufferKeepsTheInput) {
+    uint64_t ro = kBuf + 0x40000;
+    ASSERT_EQ(mm_->Mprotect(ro, kPageSize, PROT_READ), 0);
+    int pipe_fds[2];
+    ASSERT_EQ(pipe(pipe_fds), 0);
+    int saved_stdin = dup(0);
+    ASSERT_GE(saved_stdin, 0);
+    ASSERT_EQ(dup2(pipe_fds[0], 0), 0);
+    close(pipe_fds[0]);
+    auto feed = [&](const char* s) {
+        ASSERT_EQ(write(pipe_fds[1], s, strlen(s)), static_cast<ssize_t>(strlen(s)));
+    };
+
+    feed("xyz");
+    EXPECT_EQ(Call(__NR_read, 0, ro, 3), -EFAULT);
+    EXPECT_EQ(Call(__NR_read, 0, kBuf + 0x1000, 3), 3);
+    EXPECT_EQ(Read(kBuf + 0x1000, 3), "xyz");
+    feed("uvw");
+    EXPECT_EQ(Call(__NR_read, 0, ro - 2, 3), 2);
+    EXPECT_EQ(Read(ro - 2, 2), "uv");
+    EXPECT_EQ(Call(__NR_read, 0, kBuf + 0x1000, 3), 1);
+    EXPECT_EQ(Read(kBuf + 0x1000, 1), "w");
+    close(pipe_fds[1]);
+    EXPECT_EQ(Call(__NR_read, 0, ro, 3), 0);  // end of input
+
+    ASSERT_EQ(dup2(saved_stdin, 0), 0);
+    close(saved_stdin);
+}
+
+// A program cycling through distinct unsupported codes gets a bounded number of log lines,
+// and one saying the rest are not logged.
+TEST_F(GuestProcessTest, UnsupportedCodesAreLoggedOnlyUpToACap) {
+    std::shared_ptr<spdlog::logger> logger = Logger("vmm");
+    std::ostringstream log;
+    std::vector<spdlog::sink_ptr> saved_sinks = logger->sinks();
+    logger->sinks() = {std::make_shared<spdlog::sinks::ostream_sink_st>(log)};
+    for (uint64_t i = 0; i < 5000; ++i) {
+        ASSERT_EQ(Call(__NR_ioctl, 1, 0x40000000 + i, 0), -ENOTTY);
+        ASSERT_EQ(Call(__NR_fcntl, 1, 100000 + i, 0), -EINVAL);
+        ASSERT_EQ(Call(100000 + i), -ENOSYS);
+    }
+    logger->sinks() = saved_sinks;
+
+    auto count = [&](const std::string& needle) {
+        size_t n = 0;
+        for (size_t at = log.str().find(needle); at != std::string::npos;
+             at = log.str().find(needle, at + 1)) {
+            ++n;
+        }
+        return n;
+    };
+    EXPECT_EQ(count("ioctl request not supported") + count("fcntl command not supported"), 512u);
+    EXPECT_EQ(count("system call not supported"), 512u);
+    EXPECT_EQ(count("unsupported ioctl and fcntl codes logged; further ones are not logged"), 1u);
+    EXPECT_EQ(count("unsupported system calls logged; further ones are not logged"), 1u);
+}
+
 TEST_F(GuestProcessTest, RandomCallsOnlyEverGetAnswers) {
     std::mt19937_64 rng(7);
     // Some arguments name real paths, so calls get as far as the I/O server.
