@@ -102,11 +102,14 @@ int CmdStop(const AgentConfig& config) {
         std::cerr << "host-agent stop: " << reply.error().ToString() << "\n";
         return kExitAgentError;
     }
-    // The agent shuts the System VM down (syncing tenant storage) and then drops its lock.
-    auto deadline = std::chrono::steady_clock::now() + 90s;
+    // The agent shuts the System VM down (syncing tenant storage) and then drops its lock. A
+    // System VM that is booting again after a crash finishes its boot first.
+    auto limit = std::chrono::seconds(config.system_vm.boot_timeout_s) + 60s;
+    auto deadline = std::chrono::steady_clock::now() + limit;
     while (AgentLockHeld(config)) {
         if (std::chrono::steady_clock::now() > deadline) {
-            std::cerr << "host-agent stop: the agent did not stop within 90 s\n";
+            std::cerr << "host-agent stop: the agent did not stop within " << limit.count()
+                      << " s\n";
             return kExitAgentError;
         }
         std::this_thread::sleep_for(100ms);
@@ -119,6 +122,11 @@ int CmdStatus(const AgentConfig& config, bool json) {
     boost::json::object request{{"op", "status"}};
     auto reply = ControlCall(config.ControlSocket(), request, 15s);
     if (!reply.ok()) {
+        if (AgentLockHeld(config)) {
+            std::cerr << "host-agent status: the agent holds " << config.LockFile()
+                      << " but does not answer: " << reply.error().ToString() << "\n";
+            return kExitAgentError;
+        }
         std::cout << "host-agent: not running\n";
         return kExitNotRunning;
     }

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/unique_fd.h"
 #include "daemon/mux.h"
+#include "daemon/supervisor.h"
 #include "host_agent/control.h"
 #include "host_agent/tenants.h"
 #include "system_vm/launcher.h"
@@ -40,7 +41,6 @@ using namespace std::chrono_literals;
 // replies of every other session on the shared System VM link.
 constexpr auto kClientSendTimeout = 5s;
 constexpr auto kControlTimeout = 10s;
-constexpr auto kRestartBackoff = 5s;
 // A control client has this long to send its one line. The main loop reads it, so the bound
 // is what a stuck client (only root can connect: the socket is 0600) costs everyone else.
 constexpr auto kControlReadTimeout = 250ms;
@@ -74,14 +74,12 @@ public:
 
 private:
     Result<void> AcquireLock();
-    Result<void> BootSystemVm();
-    void StopSystemVm();
     void AcceptControl();
     void AcceptIoClient();
     void ReapClients(bool all);
     void Shutdown();
     json::object Status();
-    Result<std::vector<std::string>> TenantList();
+    static Result<std::vector<std::string>> TenantList(SessionMux* mux);
 
     struct Client {
         std::thread thread;
@@ -94,14 +92,9 @@ private:
     UniqueFd control_fd_;
     UniqueFd io_fd_;
     UniqueFd signal_fd_;
-    std::unique_ptr<system_vm::SystemVm> system_vm_;
-    std::unique_ptr<SessionMux> mux_;
+    std::unique_ptr<Supervisor> supervisor_;
     std::list<Client> clients_;
     Clock::time_point started_ = Clock::now();
-    Clock::time_point booted_{};
-    Clock::time_point last_boot_attempt_{};
-    double boot_seconds_ = 0;
-    uint32_t restarts_ = 0;
     bool locked_ = false;  // Only the lock holder may touch the run dir's sockets.
     bool stop_requested_ = false;
     bool shut_down_ = false;
@@ -149,53 +142,6 @@ Result<void> Agent::AcquireLock() {
     return Ok();
 }
 
-Result<void> Agent::BootSystemVm() {
-    last_boot_attempt_ = Clock::now();
-    system_vm::SystemVmConfig vm;
-    vm.image_dir = config_.system_vm.image_dir;
-    vm.disk_path = config_.SystemVmDisk();
-    vm.run_dir = config_.run_dir;
-    vm.memory_mib = config_.system_vm.memory_mib;
-    vm.cpus = config_.system_vm.cpus;
-    vm.accelerator = config_.system_vm.accelerator;
-    vm.qemu_binary = config_.system_vm.qemu;
-    vm.boot_timeout = std::chrono::seconds(config_.system_vm.boot_timeout_s);
-
-    auto begin = Clock::now();
-    TW_ASSIGN_OR_RETURN(system_vm_, system_vm::SystemVm::Boot(vm));
-    booted_ = Clock::now();
-    boot_seconds_ = Seconds(booted_ - begin);
-    log_->info("system vm ready: pid={} accelerator={} boot_s={:.1f}", system_vm_->pid(),
-               system_vm_->accelerator(), boot_seconds_);
-
-    mux_ = std::make_unique<SessionMux>(
-        system_vm_->link(), std::set<std::string>(config_.tenants.begin(), config_.tenants.end()));
-    mux_->Start();
-    return Ok();
-}
-
-void Agent::StopSystemVm() {
-    if (!system_vm_) {
-        return;
-    }
-    if (mux_) {
-        mux_->Stop();
-        if (mux_->upstream_alive()) {
-            // The server syncs the tenant disk before it answers, then init powers off.
-            auto reply = mux_->Call(transport::MsgType::kShutdown, {}, kControlTimeout);
-            if (!reply.ok()) {
-                log_->warn("system vm did not confirm shutdown: {}", reply.error().ToString());
-            }
-        }
-    }
-    auto stopped = system_vm_->WaitForExit(std::chrono::seconds(30));
-    if (!stopped.ok()) {
-        log_->warn("system vm did not power off, killed: {}", stopped.error().ToString());
-    }
-    mux_.reset();  // The link is at EOF now, so the mux's reader has returned.
-    system_vm_.reset();
-}
-
 Result<void> Agent::Start() {
     // Every client costs the agent fds (its socket, its thread's); take what the hard limit
     // allows rather than the 1024 a shell usually hands down.
@@ -224,7 +170,8 @@ Result<void> Agent::Start() {
         return Error::FromErrno("signalfd");
     }
 
-    TW_RETURN_IF_ERROR(BootSystemVm());
+    supervisor_ = std::make_unique<Supervisor>(config_);
+    TW_RETURN_IF_ERROR(supervisor_->Start());
     TW_ASSIGN_OR_RETURN(io_fd_, ListenUnix(config_.IoSocket()));
     TW_ASSIGN_OR_RETURN(control_fd_, ListenUnix(config_.ControlSocket()));
     log_->info("agent serving: control={} io={}", config_.ControlSocket(), config_.IoSocket());
@@ -232,8 +179,9 @@ Result<void> Agent::Start() {
 }
 
 std::string Agent::ReadyLine() const {
-    return fmt::format("ready pid={} accelerator={} boot_s={:.1f}", ::getpid(),
-                       system_vm_->accelerator(), boot_seconds_);
+    Supervisor::View vm = supervisor_->Get();
+    return fmt::format("ready pid={} accelerator={} boot_s={:.1f}", ::getpid(), vm.accelerator,
+                       vm.boot_s);
 }
 
 void Agent::Serve() {
@@ -261,21 +209,6 @@ void Agent::Serve() {
             AcceptIoClient();
         }
         ReapClients(/*all=*/false);
-
-        // A System VM that died is booted again, with a pause between attempts so a VM that
-        // cannot boot does not spin the host.
-        bool dead = !mux_ || !mux_->upstream_alive();
-        if (dead && !stop_requested_ && Clock::now() - last_boot_attempt_ > kRestartBackoff) {
-            if (system_vm_) {
-                log_->error("system vm is down: pid={}; restarting", system_vm_->pid());
-                mux_.reset();
-                system_vm_.reset();
-            }
-            restarts_++;
-            if (auto booted = BootSystemVm(); !booted.ok()) {
-                log_->error("system vm restart failed: {}", booted.error().ToString());
-            }
-        }
     }
 }
 
@@ -314,7 +247,8 @@ void Agent::AcceptIoClient() {
     if (!conn) {
         return;
     }
-    if (!mux_ || !mux_->upstream_alive()) {
+    std::shared_ptr<SessionMux> mux = supervisor_->Get().mux;
+    if (!mux || !mux->upstream_alive()) {
         return;  // Closing the connection tells the runner the System VM is down.
     }
     ReapClients(/*all=*/false);
@@ -328,7 +262,6 @@ void Agent::AcceptIoClient() {
 
     std::shared_ptr<transport::Link> link = transport::MakeStreamLink(std::move(conn));
     auto done = std::make_shared<std::atomic<bool>>(false);
-    SessionMux* mux = mux_.get();
     // std::thread reports a failed start only by throwing; the agent must outlive it.
     try {
         clients_.push_back(Client{std::thread([mux, link, done] {
@@ -352,12 +285,12 @@ void Agent::ReapClients(bool all) {
     }
 }
 
-Result<std::vector<std::string>> Agent::TenantList() {
-    if (!mux_ || !mux_->upstream_alive()) {
+Result<std::vector<std::string>> Agent::TenantList(SessionMux* mux) {
+    if (mux == nullptr || !mux->upstream_alive()) {
         return Error(EPIPE, "system vm is down");
     }
     TW_ASSIGN_OR_RETURN(transport::Frame reply,
-                        mux_->Call(transport::MsgType::kTenantList, {}, kControlTimeout));
+                        mux->Call(transport::MsgType::kTenantList, {}, kControlTimeout));
 
     transport::Reply decoded;
     if (transport::DecodeReply(reply.payload, &decoded) < 0) {
@@ -381,25 +314,26 @@ json::object Agent::Status() {
     status["state_dir"] = config_.state_dir;
     status["default_isolation"] = IsolationName(config_.run.isolation);
 
+    Supervisor::View view = supervisor_->Get();
     json::object vm;
-    bool alive = mux_ && mux_->upstream_alive();
-    vm["state"] = alive ? "running" : "down";
-    vm["restarts"] = restarts_;
-    if (system_vm_) {
-        vm["pid"] = system_vm_->pid();
-        vm["accelerator"] = system_vm_->accelerator();
-        vm["accelerator_reason"] = system_vm_->accelerator_reason();
-        vm["boot_s"] = boot_seconds_;
-        vm["uptime_s"] = Seconds(Clock::now() - booted_);
+    vm["state"] = view.state;
+    vm["restarts"] = view.restarts;
+    if (view.pid > 0) {
+        vm["pid"] = view.pid;
+        vm["accelerator"] = view.accelerator;
+        vm["accelerator_reason"] = view.accelerator_reason;
+        vm["boot_s"] = view.boot_s;
+        vm["uptime_s"] = view.uptime_s;
     }
-    if (mux_) {
-        vm["sessions"] = mux_->active_sessions();
-        vm["frames_up"] = mux_->frames_up();
-        vm["frames_down"] = mux_->frames_down();
-        vm["refused"] = mux_->refused();
+    if (view.mux) {
+        vm["sessions"] = view.mux->active_sessions();
+        vm["frames_up"] = view.mux->frames_up();
+        vm["frames_down"] = view.mux->frames_down();
+        vm["refused"] = view.mux->refused();
+        vm["cut_off"] = view.mux->cut_off();
     }
     json::array tenants;
-    if (auto names = TenantList(); names.ok()) {
+    if (auto names = TenantList(view.mux.get()); names.ok()) {
         for (const std::string& name : *names) {
             tenants.emplace_back(name);
         }
@@ -424,7 +358,9 @@ void Agent::Shutdown() {
     shut_down_ = true;
     control_fd_.Reset();
     io_fd_.Reset();
-    StopSystemVm();
+    if (supervisor_) {
+        supervisor_->Stop();  // disconnects the runners, then the System VM powers off
+    }
     ReapClients(/*all=*/true);
     ::unlink(config_.ControlSocket().c_str());
     ::unlink(config_.IoSocket().c_str());
