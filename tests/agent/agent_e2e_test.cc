@@ -143,6 +143,17 @@ TEST(Agent, DeadSystemVmIsRestarted) {
     ASSERT_GT(qemu, 1);
     ASSERT_EQ(::kill(qemu, SIGKILL), 0);
 
+    // The agent keeps answering while it boots a new System VM, and says so.
+    bool seen_restarting = false;
+    for (int i = 0; i < 100 && !seen_restarting; ++i) {
+        Outcome during = Agent({"status", "--json"});
+        ASSERT_EQ(during.status, 0) << during.err;
+        seen_restarting = during.out.find("\"state\":\"booting\"") != std::string::npos ||
+                          during.out.find("\"state\":\"down\"") != std::string::npos;
+        ::usleep(100 * 1000);
+    }
+    EXPECT_TRUE(seen_restarting);
+
     // The agent notices, boots a new System VM, and serves runs again.
     Outcome run;
     for (int i = 0; i < 120; ++i) {
