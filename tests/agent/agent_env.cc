@@ -37,6 +37,7 @@ void FillDefaultTenant(const fs::path& root) {
     fs::copy_file(kBusybox, root / "bin/busybox");
     fs::copy_file(kCxxStatic, root / "bin/cxx_static");
     fs::copy_file(kCxxPie, root / "bin/cxx_pie");
+    fs::copy_file(TW_PROG_FD_HOG, root / "bin/fd_hog");
     WriteData(root);
     Symlink("../../..", root / "traps/up");
     Symlink("/", root / "traps/root");

@@ -3,7 +3,9 @@
 // -static-pie C++ program, and symlink traps that must resolve inside the tenant root.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "agent_env.h"
@@ -177,6 +179,36 @@ TEST_P(Programs, SymlinksAndDotDotStayInsideTheTenantRoot) {
                          "/secret.txt"});
     EXPECT_EQ(own.status, 0) << own.err;
     EXPECT_EQ(own.out, "the secret of tenant other\n");
+}
+
+// One program holding every file its guest may open must not starve anyone else of the I/O
+// server: in system-vm mode all sessions share the one server process in the System VM.
+TEST_P(Programs, AProgramHoldingAllItsFilesStarvesNoOne) {
+    const std::string ready = "/tmp/" + Scratch() + "-ready";
+    Outcome hog;
+    std::thread holder([&] {
+        hog = Agent({"run", "--isolation", Mode(), "--timeout", "10", "--", "/bin/fd_hog", ready});
+    });
+    Outcome seen;
+    for (int i = 0; i < 250; ++i) {
+        seen = Vm({kBusybox, "test", "-e", ready});
+        if (seen.status == 0) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(seen.status, 0) << "fd_hog never got ready: " << seen.err;
+
+    for (int i = 0; i < 3; ++i) {
+        ExpectSame({"sha256sum", "data/a.txt", "data/lines.txt"});
+    }
+    Outcome copied = Agent({"cp", "--isolation", Mode(), "default:/data/a.txt",
+                            (kWork / (Scratch() + "-a.txt")).string()});
+    EXPECT_EQ(copied.status, 0) << copied.err;
+
+    holder.join();
+    EXPECT_EQ(hog.status, 124) << hog.err;  // killed at its --timeout, still holding them
+    EXPECT_NE(hog.out.find("opened 10"), std::string::npos) << hog.out;  // 10xx files
 }
 
 INSTANTIATE_TEST_SUITE_P(Agent, Programs, ::testing::Values("in-process", "system-vm"),
