@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent_env.h"
+#include "native.h"
 
 namespace tw::test {
 namespace {
@@ -36,33 +37,17 @@ protected:
         return Agent(args, input);
     }
 
-    // The same argv natively in the host tree, in the environment the VMM gives a program.
+
     Outcome Native(const std::vector<std::string>& argv, const std::string& input = "",
                    const std::vector<std::string>& env = {}) {
-        std::vector<std::string> cmd = {"/usr/bin/env",       "-i",    "-C", HostTree().string(),
-                                        "PATH=/bin:/usr/bin", "HOME=/"};
-        cmd.insert(cmd.end(), env.begin(), env.end());
-        cmd.insert(cmd.end(), argv.begin(), argv.end());
-        return RunCommand(cmd, input);
+        return RunNative(HostTree(), argv, input, env);
     }
 
     void ExpectSame(const std::vector<std::string>& applet_args, const std::string& input = "",
                     bool sort_lines = false) {
         std::vector<std::string> argv = {kBusybox};
         argv.insert(argv.end(), applet_args.begin(), applet_args.end());
-        Outcome vm = Vm(argv, input);
-        Outcome native = Native(argv, input);
-        if (sort_lines) {
-            vm.out = SortLines(vm.out);
-            native.out = SortLines(native.out);
-        }
-        std::string joined;
-        for (const std::string& a : applet_args) {
-            joined += a + " ";
-        }
-        EXPECT_EQ(vm.out, native.out) << "busybox " << joined << "\nvm stderr: " << vm.err;
-        EXPECT_EQ(vm.status, native.status) << "busybox " << joined << "\nvm stderr: " << vm.err
-                                            << "\nnative stderr: " << native.err;
+        ExpectSameRun(argv, Vm(argv, input), Native(argv, input), sort_lines);
     }
 };
 

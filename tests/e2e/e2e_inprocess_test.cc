@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "common/unique_fd.h"
+#include "native.h"
 #include "subprocess.h"
 #include "test_data.h"
 #include "system_vm/io_server.h"
@@ -101,14 +102,11 @@ protected:
         return RunCommand(cmd, input, 120);
     }
 
+
     // Runs argv natively in the host copy with the VMM's default environment.
-    Outcome Native(std::vector<std::string> argv, const std::string& input = "",
+    Outcome Native(const std::vector<std::string>& argv, const std::string& input = "",
                    const std::vector<std::string>& env = {}) {
-        std::vector<std::string> cmd = {"/usr/bin/env",       "-i",    "-C", host_.string(),
-                                        "PATH=/bin:/usr/bin", "HOME=/"};
-        cmd.insert(cmd.end(), env.begin(), env.end());
-        cmd.insert(cmd.end(), argv.begin(), argv.end());
-        return RunCommand(cmd, input, 120);
+        return RunNative(host_, argv, input, env);
     }
 
     // Runs a busybox applet in both worlds and expects the same stdout and exit status.
@@ -116,19 +114,7 @@ protected:
                     bool sort_lines = false) {
         std::vector<std::string> argv = {kBusybox};
         argv.insert(argv.end(), applet_args.begin(), applet_args.end());
-        Outcome vm = Vm(argv, input);
-        Outcome native = Native(argv, input);
-        std::string joined;
-        for (const std::string& a : applet_args) {
-            joined += a + " ";
-        }
-        if (sort_lines) {
-            vm.out = SortLines(vm.out);
-            native.out = SortLines(native.out);
-        }
-        EXPECT_EQ(vm.out, native.out) << "busybox " << joined << "\nvm stderr: " << vm.err;
-        EXPECT_EQ(vm.status, native.status) << "busybox " << joined << "\nvm stderr: " << vm.err
-                                            << "\nnative stderr: " << native.err;
+        ExpectSameRun(argv, Vm(argv, input), Native(argv, input), sort_lines);
     }
 
     fs::path dir_;
