@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <random>
 #include <vector>
@@ -24,15 +25,21 @@ struct TenantPath {
     std::string path;
 };
 
-// "TENANT:/PATH" names tenant storage; anything else is a host path.
+// "NAME:/PATH" names tenant storage (true); anything else is a host path (false).
 bool ParseTenantPath(const std::string& spec, TenantPath& out) {
     size_t colon = spec.find(':');
-    if (colon == std::string::npos || colon + 1 >= spec.size() || spec[colon + 1] != '/') {
+    if (colon == std::string::npos || colon == 0 || colon + 1 >= spec.size() ||
+        spec[colon + 1] != '/' || spec.find('/') < colon) {
         return false;
     }
     out.tenant = spec.substr(0, colon);
     out.path = spec.substr(colon + 1);
-    return ValidTenantName(out.tenant);
+    return true;
+}
+
+std::string BaseName(const std::string& path) {
+    size_t slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
 std::string TempSuffix() {
@@ -177,6 +184,20 @@ int CmdCp(const AgentConfig& config, Isolation isolation, const std::string& fro
         return kExitUsage;
     }
     const std::string& tenant = from_tenant ? src.tenant : dst.tenant;
+    if (!ValidTenantName(tenant)) {
+        std::cerr << "host-agent cp: '" << tenant
+                  << "' is not a tenant name (lower-case letters, digits, '-' and '_')\n";
+        return kExitAgentError;
+    }
+    // A destination that is a directory (a host directory, or a tenant path ending in '/')
+    // gets the source's file name, as cp(1) does.
+    std::string host_to = to;
+    if (from_tenant && std::filesystem::is_directory(to)) {
+        host_to = (std::filesystem::path(to) / BaseName(src.path)).string();
+    }
+    if (to_tenant && dst.path.back() == '/') {
+        dst.path += BaseName(from);
+    }
     if (std::find(config.tenants.begin(), config.tenants.end(), tenant) == config.tenants.end()) {
         std::cerr << "host-agent cp: unknown tenant '" << tenant << "'\n";
         return kExitAgentError;
@@ -187,7 +208,7 @@ int CmdCp(const AgentConfig& config, Isolation isolation, const std::string& fro
         std::cerr << "host-agent cp: " << session.error().ToString() << "\n";
         return kExitAgentError;
     }
-    Result<void> copied = from_tenant ? TenantToHost((*session)->client(), src.path, to)
+    Result<void> copied = from_tenant ? TenantToHost((*session)->client(), src.path, host_to)
                                       : HostToTenant((*session)->client(), from, dst.path);
     if (!copied.ok()) {
         std::cerr << "host-agent cp: " << copied.error().ToString() << "\n";

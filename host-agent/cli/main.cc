@@ -70,11 +70,11 @@ int main(int argc, char** argv) {
     std::string cp_from;
     std::string cp_to;
     std::string cp_isolation;
-    cp->footer("Both sides are file paths: a directory as the destination is not expanded.\n"
-               "TENANT:PATH is absolute inside the tenant's root. Exit status 0, 1 if the copy\n"
-               "failed, 125 agent error.");
+    cp->footer("TENANT:/PATH is absolute inside the tenant's root. A destination that is a host\n"
+               "directory, or a tenant path ending in '/', gets the source's file name.\n"
+               "Exit status 0, 1 if the copy failed, 125 agent error.");
     cp->add_option("from", cp_from, "Source file")->required();
-    cp->add_option("to", cp_to, "Destination file")->required();
+    cp->add_option("to", cp_to, "Destination file or directory")->required();
     cp->add_option("--isolation", cp_isolation, "Storage of which mode (default: config)")
         ->check(CheckIsolation);
 

@@ -132,6 +132,27 @@ TEST(Agent, BrokenConfigIsRefused) {
     EXPECT_NE(o.err.find("memory_mib"), std::string::npos) << o.err;
 }
 
+TEST(Agent, CpIntoDirectoriesKeepsTheFileName) {
+    fs::path source = kWork / "cp-source.txt";
+    WriteFile(source, "copied by name\n");
+    Outcome in = Agent({"cp", source.string(), "default:/home/"});
+    ASSERT_EQ(in.status, 0) << in.err;
+    Outcome cat = Agent({"run", "--", "/bin/busybox", "cat", "/home/cp-source.txt"});
+    EXPECT_EQ(cat.out, "copied by name\n") << cat.err;
+
+    fs::path dir = kWork / "cp-out";
+    fs::create_directories(dir);
+    Outcome out = Agent({"cp", "default:/home/cp-source.txt", dir.string()});
+    ASSERT_EQ(out.status, 0) << out.err;
+    EXPECT_EQ(Sha256Hex(dir / "cp-source.txt"), Sha256Hex(source));
+}
+
+TEST(Agent, CpNamesABadTenantNameAsSuch) {
+    Outcome o = Agent({"cp", "/etc/hostname", "Not_A_Tenant:/x"});
+    EXPECT_EQ(o.status, 125);
+    EXPECT_NE(o.err.find("not a tenant name"), std::string::npos) << o.err;
+}
+
 TEST(Agent, DeadSystemVmIsRestarted) {
     Outcome before = Agent({"status", "--json"});
     ASSERT_EQ(before.status, 0);
