@@ -55,7 +55,7 @@ void SessionMux::ServeClient(std::shared_ptr<transport::Link> client) {
         } while (session == transport::kControlSession || routes_.contains(session));
         routes_[session] = route;
     }
-    std::thread writer([client, outbox = route.outbox] { WriteReplies(*client, *outbox); });
+    std::thread writer([this, client, outbox = route.outbox] { WriteReplies(*client, *outbox); });
 
     for (;;) {
         Result<Frame> frame = client->Receive();
@@ -122,21 +122,24 @@ bool SessionMux::Enqueue(const Route& route, Frame frame) {
             return false;
         }
         size_t size = sizeof(transport::FrameHeader) + frame.payload.size();
-        cut = outbox.bytes + size > kMaxQueuedBytes;
+        cut = outbox.bytes + size > kMaxQueuedBytes ||
+              queued_bytes_.load() + size > kMaxTotalQueuedBytes;
         if (cut) {
             outbox.closed = true;
+            queued_bytes_ -= outbox.bytes;
             outbox.frames.clear();
             outbox.bytes = 0;
         } else {
             outbox.bytes += size;
+            queued_bytes_ += size;
             outbox.frames.push_back(std::move(frame));
         }
     }
     outbox.cv.notify_all();
     if (cut) {
         cut_off_++;
-        Logger("agent")->warn("client cut off: more than {} bytes of replies left unread",
-                              kMaxQueuedBytes);
+        Logger("agent")->warn("client cut off: its replies went unread ({} MiB queued in all)",
+                              queued_bytes_.load() >> 20);
         route.client->Close();  // Ends its ServeClient, which closes its session upstream.
     }
     return !cut;
@@ -153,12 +156,15 @@ void SessionMux::WriteReplies(transport::Link& client, Outbox& outbox) {
             }
             frame = std::move(outbox.frames.front());
             outbox.frames.pop_front();
-            outbox.bytes -= sizeof(transport::FrameHeader) + frame.payload.size();
+            size_t size = sizeof(transport::FrameHeader) + frame.payload.size();
+            outbox.bytes -= size;
+            queued_bytes_ -= size;
         }
         if (!client.Send(frame).ok()) {
             client.Close();
             std::lock_guard lock(outbox.mutex);
             outbox.closed = true;
+            queued_bytes_ -= outbox.bytes;
             outbox.frames.clear();
             outbox.bytes = 0;
             return;

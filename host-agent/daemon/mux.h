@@ -35,6 +35,9 @@ public:
     // Bytes of replies a client may leave unread before it is disconnected: more than a
     // client with a few reads in flight ever has (a reply carries at most kMaxPayload).
     static constexpr size_t kMaxQueuedBytes = 4u << 20;
+    // The same over all clients, so many slow clients together cannot grow the agent either;
+    // the client whose reply would pass it is cut off.
+    static constexpr size_t kMaxTotalQueuedBytes = 64u << 20;
 
     // `tenants`: the only tenant names a client may open a session for.
     SessionMux(transport::Link& upstream, std::set<std::string> tenants);
@@ -84,7 +87,7 @@ private:
     // Queues a reply for a client without blocking; false if the client was cut off.
     bool Enqueue(const Route& route, transport::Frame frame);
     // Sends a client's queued replies until its outbox is closed and empty.
-    static void WriteReplies(transport::Link& client, Outbox& outbox);
+    void WriteReplies(transport::Link& client, Outbox& outbox);
     // A reply of `result` to `request` straight to the client (refusals never go upstream).
     bool Refuse(const Route& route, const transport::FrameHeader& request, int64_t result);
 
@@ -108,6 +111,7 @@ private:
     std::atomic<uint64_t> frames_down_{0};
     std::atomic<uint64_t> refused_{0};
     std::atomic<uint64_t> cut_off_{0};
+    std::atomic<size_t> queued_bytes_{0};  // over every client's outbox
 };
 
 }  // namespace tw::agent
