@@ -53,10 +53,18 @@ constexpr auto kAcceptBackoff = 100ms;
 
 // accept4 that reports fd exhaustion once per episode and pauses instead of spinning.
 UniqueFd Accept(int listen_fd, const std::shared_ptr<spdlog::logger>& log) {
+    static bool exhausted = false;  // main thread only
     UniqueFd conn(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn && (errno == EMFILE || errno == ENFILE)) {
-        log->warn("accept: {}; pausing", std::strerror(errno));
+        if (!exhausted) {
+            log->warn("accept: {}; pausing {} ms per attempt until fds free up",
+                      std::strerror(errno), kAcceptBackoff.count());
+            exhausted = true;
+        }
         std::this_thread::sleep_for(kAcceptBackoff);
+    } else if (conn && exhausted) {
+        log->info("accept: fds available again");
+        exhausted = false;
     }
     return conn;
 }
@@ -79,7 +87,6 @@ private:
     void ReapClients(bool all);
     void Shutdown();
     json::object Status();
-    static Result<std::vector<std::string>> TenantList(SessionMux* mux);
 
     struct Client {
         std::thread thread;
@@ -285,27 +292,6 @@ void Agent::ReapClients(bool all) {
     }
 }
 
-Result<std::vector<std::string>> Agent::TenantList(SessionMux* mux) {
-    if (mux == nullptr || !mux->upstream_alive()) {
-        return Error(EPIPE, "system vm is down");
-    }
-    TW_ASSIGN_OR_RETURN(transport::Frame reply,
-                        mux->Call(transport::MsgType::kTenantList, {}, kControlTimeout));
-
-    transport::Reply decoded;
-    if (transport::DecodeReply(reply.payload, &decoded) < 0) {
-        return Error(EPROTO, "malformed tenant list reply");
-    }
-    if (decoded.result < 0) {
-        return Error(static_cast<int>(-decoded.result), "tenant list");
-    }
-    std::vector<std::string> names;
-    if (transport::DecodeTenantList(decoded.data, decoded.result, &names) < 0) {
-        return Error(EPROTO, "malformed tenant list reply");
-    }
-    return names;
-}
-
 json::object Agent::Status() {
     json::object status;
     status["ok"] = true;
@@ -333,12 +319,11 @@ json::object Agent::Status() {
         vm["cut_off"] = view.mux->cut_off();
     }
     json::array tenants;
-    if (auto names = TenantList(view.mux.get()); names.ok()) {
-        for (const std::string& name : *names) {
-            tenants.emplace_back(name);
-        }
-    } else {
-        vm["tenant_list_error"] = names.error().ToString();
+    for (const std::string& name : view.tenants) {
+        tenants.emplace_back(name);
+    }
+    if (!view.tenants_error.empty()) {
+        vm["tenant_list_error"] = view.tenants_error;
     }
     vm["tenants"] = std::move(tenants);
     status["system_vm"] = std::move(vm);

@@ -1,6 +1,7 @@
 #include "daemon/mux.h"
 
 #include <cerrno>
+#include <system_error>
 
 #include "common/log.h"
 #include "transport/codec.h"
@@ -24,8 +25,8 @@ Frame SessionCloseRequest(uint32_t session) {
 
 }  // namespace
 
-SessionMux::SessionMux(transport::Link& upstream, std::set<std::string> tenants)
-    : upstream_(upstream), tenants_(std::move(tenants)) {}
+SessionMux::SessionMux(std::shared_ptr<transport::Link> upstream, std::set<std::string> tenants)
+    : upstream_(std::move(upstream)), tenants_(std::move(tenants)) {}
 
 SessionMux::~SessionMux() {
     Stop();
@@ -34,7 +35,15 @@ SessionMux::~SessionMux() {
     }
 }
 
-void SessionMux::Start() { reader_ = std::thread([this] { RouteReplies(); }); }
+Result<void> SessionMux::Start() {
+    // std::thread reports a failed start only by throwing.
+    try {
+        reader_ = std::thread([this] { RouteReplies(); });
+    } catch (const std::system_error& e) {
+        return Error(e.code().value(), "start the reply router");
+    }
+    return Ok();
+}
 
 size_t SessionMux::active_sessions() const {
     std::lock_guard lock(mutex_);
@@ -55,7 +64,18 @@ void SessionMux::ServeClient(std::shared_ptr<transport::Link> client) {
         } while (session == transport::kControlSession || routes_.contains(session));
         routes_[session] = route;
     }
-    std::thread writer([this, client, outbox = route.outbox] { WriteReplies(*client, *outbox); });
+    std::thread writer;
+    try {
+        writer = std::thread([this, client, outbox = route.outbox] {
+            WriteReplies(*client, *outbox);
+        });
+    } catch (const std::system_error& e) {
+        Logger("agent")->error("client refused: cannot start its writer: {}", e.what());
+        std::lock_guard lock(mutex_);
+        routes_.erase(session);
+        client->Close();
+        return;
+    }
 
     for (;;) {
         Result<Frame> frame = client->Receive();
@@ -86,7 +106,7 @@ void SessionMux::ServeClient(std::shared_ptr<transport::Link> client) {
             routes_[session].client_session = header.session_id;
         }
         frame->header.session_id = session;
-        if (!upstream_.Send(*frame).ok()) {
+        if (!upstream_->Send(*frame).ok()) {
             break;
         }
         frames_up_++;
@@ -104,7 +124,7 @@ void SessionMux::ServeClient(std::shared_ptr<transport::Link> client) {
     route.outbox->cv.notify_all();
     writer.join();
     if (upstream_alive_) {
-        (void)upstream_.Send(SessionCloseRequest(session));
+        (void)upstream_->Send(SessionCloseRequest(session));
     }
 }
 
@@ -174,7 +194,7 @@ void SessionMux::WriteReplies(transport::Link& client, Outbox& outbox) {
 
 void SessionMux::RouteReplies() {
     for (;;) {
-        Result<Frame> frame = upstream_.Receive();
+        Result<Frame> frame = upstream_->Receive();
         if (!frame.ok()) {
             if (!stopping_) {
                 Logger("agent")->error("system vm link lost: {}", frame.error().ToString());
@@ -217,7 +237,7 @@ Result<Frame> SessionMux::Call(MsgType type, std::vector<std::byte> payload,
     }
     Frame request =
         transport::MakeRequestFrame(type, transport::kControlSession, id, std::move(payload));
-    TW_RETURN_IF_ERROR(upstream_.Send(request));
+    TW_RETURN_IF_ERROR(upstream_->Send(request));
 
     std::unique_lock lock(mutex_);
     bool answered = replies_cv_.wait_for(lock, timeout, [&] {

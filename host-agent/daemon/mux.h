@@ -39,14 +39,15 @@ public:
     // the client whose reply would pass it is cut off.
     static constexpr size_t kMaxTotalQueuedBytes = 64u << 20;
 
-    // `tenants`: the only tenant names a client may open a session for.
-    SessionMux(transport::Link& upstream, std::set<std::string> tenants);
+    // `upstream` is shared: runners that still hold the mux keep the link alive after the
+    // System VM behind it is gone. `tenants`: the only names a client may open a session for.
+    SessionMux(std::shared_ptr<transport::Link> upstream, std::set<std::string> tenants);
     ~SessionMux();
     SessionMux(const SessionMux&) = delete;
     SessionMux& operator=(const SessionMux&) = delete;
 
     // Starts routing replies from the upstream link.
-    void Start();
+    Result<void> Start();
 
     // Serves one client until it disconnects or the upstream dies. Blocking: call it from a
     // thread of its own per client.
@@ -94,7 +95,7 @@ private:
     void RouteReplies();
     void FailAll();
 
-    transport::Link& upstream_;
+    std::shared_ptr<transport::Link> upstream_;
     const std::set<std::string> tenants_;
     std::thread reader_;
     std::atomic<bool> upstream_alive_{true};

@@ -35,8 +35,8 @@ protected:
         upstream_ = std::move(up_client);
         server_link_ = std::move(up_server);
         server_ = std::thread([this] { (void)system_vm::IoServer(dir_.string()).Serve(*server_link_); });
-        mux_ = std::make_unique<SessionMux>(*upstream_, std::set<std::string>{"alpha", "beta"});
-        mux_->Start();
+        mux_ = std::make_unique<SessionMux>(upstream_, std::set<std::string>{"alpha", "beta"});
+        ASSERT_TRUE(mux_->Start().ok());
     }
 
     void TearDown() override {
@@ -60,7 +60,7 @@ protected:
     }
 
     fs::path dir_;
-    std::unique_ptr<transport::Link> upstream_;
+    std::shared_ptr<transport::Link> upstream_;
     std::unique_ptr<transport::Link> server_link_;
     std::thread server_;
     std::unique_ptr<SessionMux> mux_;

@@ -1,7 +1,10 @@
 #include "daemon/supervisor.h"
 
+#include <cstring>
+
 #include "common/log.h"
 #include "transport/abi.h"
+#include "transport/codec.h"
 
 namespace tw::agent {
 namespace {
@@ -10,6 +13,11 @@ using namespace std::chrono_literals;
 
 constexpr auto kRestartBackoff = 5s;  // so a System VM that cannot boot does not spin the host
 constexpr auto kWatchInterval = 200ms;
+// A System VM that stops answering (a wedged guest, a stopped QEMU) closes no link, so it is
+// asked for its tenant list this often and replaced after kMissedChecks unanswered asks.
+constexpr auto kHealthInterval = 10s;
+constexpr auto kHealthTimeout = 10s;
+constexpr int kMissedChecks = 2;
 constexpr auto kShutdownReplyTimeout = 10s;
 constexpr auto kPowerOffTimeout = 30s;
 
@@ -54,6 +62,8 @@ Supervisor::View Supervisor::Get() const {
         view.boot_s = boot_s_;
         view.uptime_s = Seconds(Clock::now() - booted_);
     }
+    view.tenants = tenants_;
+    view.tenants_error = tenants_error_;
     return view;
 }
 
@@ -72,11 +82,23 @@ void Supervisor::Run(std::promise<Result<void>> first_boot) {
     }
 
     for (;;) {
-        // Watch the running System VM until it dies or the agent stops.
+        // Watch the running System VM until it dies, stops answering, or the agent stops.
+        int missed = 0;
+        auto next_check = Clock::now() + kHealthInterval;
         while (!WaitForStop(kWatchInterval)) {
-            std::lock_guard lock(mutex_);
-            if (!mux_ || !mux_->upstream_alive()) {
-                break;
+            {
+                std::lock_guard lock(mutex_);
+                if (!mux_ || !mux_->upstream_alive()) {
+                    break;
+                }
+            }
+            if (Clock::now() >= next_check) {
+                missed = CheckHealth() ? 0 : missed + 1;
+                next_check = Clock::now() + kHealthInterval;
+                if (missed >= kMissedChecks) {
+                    log->error("system vm stopped answering: pid={}", Get().pid);
+                    break;
+                }
             }
         }
         if (WaitForStop(0ms)) {
@@ -106,34 +128,75 @@ void Supervisor::Run(std::promise<Result<void>> first_boot) {
     }
 }
 
+bool Supervisor::CheckHealth() {
+    std::shared_ptr<SessionMux> mux;
+    {
+        std::lock_guard lock(mutex_);
+        mux = mux_;
+    }
+    if (!mux) {
+        return false;
+    }
+    std::vector<std::string> names;
+    std::string error;
+    auto reply = mux->Call(transport::MsgType::kTenantList, {}, kHealthTimeout);
+    transport::Reply decoded;
+    if (!reply.ok()) {
+        error = reply.error().ToString();
+    } else if (transport::DecodeReply(reply->payload, &decoded) < 0 ||
+               (decoded.result >= 0 &&
+                transport::DecodeTenantList(decoded.data, decoded.result, &names) < 0)) {
+        error = "malformed tenant list reply";
+    } else if (decoded.result < 0) {
+        error = std::string("tenant list: ") + std::strerror(static_cast<int>(-decoded.result));
+    }
+    std::lock_guard lock(mutex_);
+    tenants_ = std::move(names);
+    tenants_error_ = error;
+    // Only a missing answer counts against the VM: an error reply is still an answer.
+    return reply.ok();
+}
+
 Result<void> Supervisor::Boot() {
-    system_vm::SystemVmConfig vm;
-    vm.image_dir = config_.system_vm.image_dir;
-    vm.disk_path = config_.SystemVmDisk();
-    vm.run_dir = config_.run_dir;
-    vm.memory_mib = config_.system_vm.memory_mib;
-    vm.cpus = config_.system_vm.cpus;
-    vm.accelerator = config_.system_vm.accelerator;
-    vm.qemu_binary = config_.system_vm.qemu;
-    vm.boot_timeout = std::chrono::seconds(config_.system_vm.boot_timeout_s);
+    system_vm::SystemVmConfig settings;
+    settings.image_dir = config_.system_vm.image_dir;
+    settings.disk_path = config_.SystemVmDisk();
+    settings.run_dir = config_.run_dir;
+    settings.memory_mib = config_.system_vm.memory_mib;
+    settings.cpus = config_.system_vm.cpus;
+    settings.accelerator = config_.system_vm.accelerator;
+    settings.qemu_binary = config_.system_vm.qemu;
+    settings.boot_timeout = std::chrono::seconds(config_.system_vm.boot_timeout_s);
 
     auto begin = Clock::now();
-    auto booted = system_vm::SystemVm::Boot(vm);
+    auto booted = system_vm::SystemVm::Boot(settings);
     if (!booted.ok()) {
         std::lock_guard lock(mutex_);
         state_ = "down";
         return booted.error();
     }
+    std::shared_ptr<system_vm::SystemVm> vm = std::move(*booted);
+    // The mux's link is the VM's; the aliasing pointer keeps the VM object (not QEMU) alive
+    // for as long as anyone still holds the mux.
     auto mux = std::make_shared<SessionMux>(
-        (*booted)->link(), std::set<std::string>(config_.tenants.begin(), config_.tenants.end()));
-    mux->Start();
+        std::shared_ptr<transport::Link>(vm, &vm->link()),
+        std::set<std::string>(config_.tenants.begin(), config_.tenants.end()));
+    if (auto started = mux->Start(); !started.ok()) {
+        std::lock_guard lock(mutex_);
+        state_ = "down";
+        return started.error();
+    }
 
+    {
+        std::lock_guard lock(mutex_);
+        vm_ = std::move(vm);
+        mux_ = std::move(mux);
+        booted_ = Clock::now();
+        boot_s_ = Seconds(booted_ - begin);
+        state_ = "running";
+    }
+    (void)CheckHealth();  // fills the tenant list for `status`
     std::lock_guard lock(mutex_);
-    vm_ = std::move(*booted);
-    mux_ = std::move(mux);
-    booted_ = Clock::now();
-    boot_s_ = Seconds(booted_ - begin);
-    state_ = "running";
     Logger("agent")->info("system vm ready: pid={} accelerator={} boot_s={:.1f}", vm_->pid(),
                           vm_->accelerator(), boot_s_);
     return Ok();
@@ -163,13 +226,15 @@ void Supervisor::EndVm(bool clean) {
             log->warn("system vm did not power off, killed: {}", stopped.error().ToString());
         }
     }
-    // Runners still holding the mux keep it (and its reader) until they leave; the link it
-    // reads is at end-of-file once QEMU is gone, so nothing waits on the VM any more.
+    // Runners still holding the mux keep it, its reader and (through it) the VM object until
+    // they leave; QEMU itself is gone by now, so nothing waits on it.
     mux.reset();
-    std::unique_ptr<system_vm::SystemVm> ended;
+    std::shared_ptr<system_vm::SystemVm> ended;
     {
         std::lock_guard lock(mutex_);
         ended = std::move(vm_);
+        tenants_.clear();
+        tenants_error_ = "system vm is " + state_;
     }
 }
 

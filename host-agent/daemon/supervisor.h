@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/result.h"
 #include "daemon/mux.h"
@@ -50,6 +51,9 @@ public:
         double uptime_s = 0;
         uint32_t restarts = 0;
         std::shared_ptr<SessionMux> mux;
+        // The tenants on the System VM disk as of the last health check, or why that failed.
+        std::vector<std::string> tenants;
+        std::string tenants_error;
     };
     View Get() const;
 
@@ -62,6 +66,9 @@ private:
     void EndVm(bool clean);
     // Waits up to `d`; true if Stop() was called meanwhile.
     bool WaitForStop(std::chrono::milliseconds d);
+    // Asks the System VM for its tenant list: the health check, and what `status` shows.
+    // False when the System VM did not answer in time.
+    bool CheckHealth();
 
     const AgentConfig& config_;
     std::thread thread_;
@@ -70,8 +77,11 @@ private:
     std::condition_variable stop_cv_;
     bool stop_ = false;
     std::string state_ = "booting";
-    std::unique_ptr<system_vm::SystemVm> vm_;  // written by the supervisor thread only
+    // Written by the supervisor thread only. Shared with the mux, whose link lives in it.
+    std::shared_ptr<system_vm::SystemVm> vm_;
     std::shared_ptr<SessionMux> mux_;
+    std::vector<std::string> tenants_;
+    std::string tenants_error_;
     Clock::time_point booted_{};
     double boot_s_ = 0;
     uint32_t restarts_ = 0;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -69,6 +70,23 @@ void StartHardDeadline(double timeout_seconds) {
     }).detach();
 }
 
+// Opening the session must finish within this, whatever --timeout says (0 included): a System
+// VM that does not answer is the agent's failure, not a slow program, and must not hang us.
+constexpr double kSessionOpenTimeoutSeconds = 30;
+std::atomic<bool> g_session_open{false};
+
+void StartSessionOpenDeadline() {
+    std::thread([] {
+        std::this_thread::sleep_for(std::chrono::duration<double>(kSessionOpenTimeoutSeconds));
+        if (!g_session_open) {
+            const char message[] =
+                "twinwall-vmm: the I/O server did not open a session within 30 s\n";
+            (void)!write(STDERR_FILENO, message, sizeof(message) - 1);
+            _exit(125);
+        }
+    }).detach();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -118,6 +136,10 @@ int main(int argc, char** argv) {
         env.push_back(kv);
     }
 
+    // Both deadlines run from here, so time spent reaching the I/O server counts too.
+    StartHardDeadline(timeout);
+    StartSessionOpenDeadline();
+
     std::unique_ptr<tw::transport::Link> link;
     std::unique_ptr<tw::transport::Link> server_link;
     std::unique_ptr<tw::system_vm::IoServer> server;
@@ -158,7 +180,7 @@ int main(int argc, char** argv) {
             Complain("cannot open a session for tenant " + tenant + ": " +
                      client.error().ToString());
         } else {
-            StartHardDeadline(timeout);
+            g_session_open = true;
             tw::hyperlight::MicroVmConfig config{.memory_bytes = memory_mib << 20,
                                                  .timeout_seconds = timeout,
                                                  .argv = command,

@@ -190,5 +190,35 @@ TEST(Agent, DeadSystemVmIsRestarted) {
     EXPECT_NE(after.out.find("\"restarts\":1"), std::string::npos) << after.out;
 }
 
+// A System VM that stops answering closes no link; the agent must notice by itself, keep
+// answering meanwhile, and replace it. Runs against it end at their deadline, not never.
+TEST(Agent, WedgedSystemVmIsReplaced) {
+    Outcome before = Agent({"status", "--json"});
+    size_t pid_at = before.out.find("\"pid\":", before.out.find("\"system_vm\":{"));
+    ASSERT_NE(pid_at, std::string::npos) << before.out;
+    pid_t qemu = std::stoi(before.out.substr(pid_at + 6));
+    ASSERT_GT(qemu, 1);
+    ASSERT_EQ(::kill(qemu, SIGSTOP), 0);
+
+    Outcome stuck = Agent({"run", "--timeout", "2", "--", "/bin/busybox", "echo", "x"}, "", 120);
+    EXPECT_NE(stuck.status, 0);
+    EXPECT_NE(stuck.status, 128 + SIGKILL) << "the run hung until the test killed it";
+
+    Outcome run;
+    for (int i = 0; i < 120; ++i) {
+        Outcome status = Agent({"status"});
+        ASSERT_EQ(status.status, 0) << status.err;
+        run = Agent({"run", "--", "/bin/busybox", "echo", "replaced"});
+        if (run.status == 0) {
+            break;
+        }
+        ::sleep(1);
+    }
+    ::kill(qemu, SIGKILL);  // already killed by the agent if it did its job
+    EXPECT_EQ(run.out, "replaced\n") << run.err;
+    Outcome after = Agent({"status", "--json"});
+    EXPECT_EQ(after.out.find("\"pid\":" + std::to_string(qemu)), std::string::npos) << after.out;
+}
+
 }  // namespace
 }  // namespace tw::test
