@@ -151,13 +151,21 @@ int CmdStatus(const AgentConfig& config, bool json) {
     };
     std::cout << "agent:        running, pid " << get(s, "pid") << ", up " << get(s, "uptime_s")
               << " s\n"
-              << "system vm:    " << get(vm, "state") << ", pid " << get(vm, "pid")
-              << ", accelerator " << get(vm, "accelerator") << " (" << get(vm, "accelerator_reason")
-              << "), up " << get(vm, "uptime_s") << " s, boot " << get(vm, "boot_s")
-              << " s, restarts " << get(vm, "restarts") << "\n"
-              << "sessions:     " << get(vm, "sessions") << " open\n"
-              << "tenants:      " << get(vm, "tenants") << " on the system vm disk, "
-              << get(s, "tenants") << " configured\n";
+              << "system vm:    " << get(vm, "state");
+    if (vm.contains("pid")) {
+        std::cout << ", pid " << get(vm, "pid") << ", accelerator " << get(vm, "accelerator")
+                  << " (" << get(vm, "accelerator_reason") << "), up " << get(vm, "uptime_s")
+                  << " s, boot " << get(vm, "boot_s") << " s";
+    }
+    std::cout << ", restarts " << get(vm, "restarts") << "\n"
+              << "sessions:     " << get(vm, "sessions") << " open\n";
+    if (vm.contains("tenant_list_error")) {
+        std::cout << "tenants:      unknown on the system vm disk ("
+                  << get(vm, "tenant_list_error") << "), " << get(s, "tenants") << " configured\n";
+    } else {
+        std::cout << "tenants:      " << get(vm, "tenants") << " on the system vm disk, "
+                  << get(s, "tenants") << " configured\n";
+    }
     return 0;
 }
 

@@ -177,8 +177,14 @@ int main(int argc, char** argv) {
     {
         auto client = tw::transport::FileClient::Open(std::move(link), kSessionId, tenant);
         if (!client.ok()) {
-            Complain("cannot open a session for tenant " + tenant + ": " +
-                     client.error().ToString());
+            std::string why = client.error().ToString();
+            int err = client.error().err();
+            if (!io_socket.empty() && (err == EPIPE || err == ECONNRESET)) {
+                // The agent hangs up on a runner it cannot serve rather than answer it.
+                why += " (the agent closed the connection: the System VM is down or restarting,"
+                       " or the agent is at its limit of clients; see `host-agent status`)";
+            }
+            Complain("cannot open a session for tenant " + tenant + ": " + why);
         } else {
             g_session_open = true;
             tw::hyperlight::MicroVmConfig config{.memory_bytes = memory_mib << 20,
