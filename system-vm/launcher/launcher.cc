@@ -25,6 +25,8 @@
 namespace tw::system_vm {
 namespace {
 
+constexpr time_t kLinkSendTimeoutSeconds = 10;
+
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -440,6 +442,13 @@ Result<std::unique_ptr<SystemVm>> SystemVm::Boot(const SystemVmConfig& config) {
     }
     if (!in.empty()) {
         return Error(EPROTO, "system vm sent unrequested bytes after the hello");
+    }
+    // A System VM that stops taking bytes for this long is wedged: the write fails, the link
+    // closes, and the agent sees the VM as down instead of blocking every sender behind it.
+    timeval send_timeout{.tv_sec = kLinkSendTimeoutSeconds, .tv_usec = 0};
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout)) !=
+        0) {
+        return Error::FromErrno("set the system vm link's send timeout");
     }
     vm->link_ = transport::MakeStreamLink(std::move(fd));
     log->info("system vm ready: pid={} boot_s={:.1f} hellos={} server=\"{}\"", vm->pid_,

@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -198,6 +200,18 @@ TEST(Agent, WedgedSystemVmIsReplaced) {
     ASSERT_NE(pid_at, std::string::npos) << before.out;
     pid_t qemu = std::stoi(before.out.substr(pid_at + 6));
     ASSERT_GT(qemu, 1);
+
+    // Writes in flight when the VM stops fill the link's socket: the agent must not wait on
+    // them for good.
+    std::atomic<bool> done{false};
+    std::thread writer([&done] {
+        while (!done) {
+            Agent({"run", "--timeout", "20", "--", "/bin/busybox", "dd", "if=/data/big.bin",
+                   "of=/tmp/wedge-writes", "bs=128k"},
+                  "", 60);
+        }
+    });
+    ::sleep(2);
     ASSERT_EQ(::kill(qemu, SIGSTOP), 0);
 
     Outcome stuck = Agent({"run", "--timeout", "2", "--", "/bin/busybox", "echo", "x"}, "", 120);
@@ -214,6 +228,8 @@ TEST(Agent, WedgedSystemVmIsReplaced) {
         }
         ::sleep(1);
     }
+    done = true;
+    writer.join();
     ::kill(qemu, SIGKILL);  // already killed by the agent if it did its job
     EXPECT_EQ(run.out, "replaced\n") << run.err;
     Outcome after = Agent({"status", "--json"});

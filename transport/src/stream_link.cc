@@ -64,7 +64,13 @@ public:
             {.iov_base = const_cast<std::byte*>(frame.payload.data()),
              .iov_len = frame.payload.size()},
         };
-        return WriteAll(iov, frame.payload.empty() ? 1 : 2);
+        Result<void> written = WriteAll(iov, frame.payload.empty() ? 1 : 2);
+        if (!written.ok()) {
+            // A failed write may have sent part of the frame; whatever came next would be read
+            // as garbage, so the link is finished for both directions.
+            Close();
+        }
+        return written;
     }
 
     Result<Frame> Receive() override {
